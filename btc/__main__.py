@@ -1,0 +1,5 @@
+"""`python -m btc` entry point."""
+
+from btc.cli import main
+
+main()

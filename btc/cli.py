@@ -1,0 +1,338 @@
+"""The `btc` command line: a thin Typer layer over the core engine (DESIGN.md, Command line).
+
+Each subcommand only parses its arguments and calls one function of the engine; a `BtcError`
+raised there is printed as one line (`error: …`) with a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from btc import __version__
+from btc.errors import BtcError, NotImplementedYet
+
+out = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    name="btc",
+    help=(
+        "Brain-tumour MRI classification research toolkit: prepare the public datasets, train and "
+        "cross-validate the papers' architectures, benchmark them and write the papers' tables "
+        "from real runs.\n\n"
+        "Start with:  btc demo   (synthetic data → 3-fold CV → report, on CPU in minutes)"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+prepare_app = typer.Typer(
+    help="Turn a raw dataset into a prepared dataset (images/, manifest.csv, dataset.yaml).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(prepare_app, name="prepare")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"btc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """btc command line."""
+
+
+# --------------------------------------------------------------------------- prepare / audit
+
+
+@prepare_app.command("phantom")
+def prepare_phantom(
+    out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write the prepared dataset to."),
+    per_class: int = typer.Option(40, "--per-class", min=1, help="Images per class."),
+    size: int = typer.Option(128, "--size", min=32, help="Image side in pixels."),
+    per_patient: int = typer.Option(4, "--per-patient", min=1, help="Slices per synthetic patient."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed → byte-identical dataset)."),
+    test_fraction: float = typer.Option(0.2, "--test-fraction", min=0.0, max=0.9, help="Patients put in the test split."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Write a synthetic MRI-like dataset: the embedded default for the demo and the tests.
+
+    Example: `btc prepare phantom /tmp/phantom --per-class 40 --size 128 --seed 0`
+    """
+    from btc.data.phantom import prepare_phantom as run
+
+    result = run(out_dir, per_class=per_class, size=size, per_patient=per_patient, seed=seed,
+                 test_fraction=test_fraction, quiet=quiet)
+    out.print(f"wrote {result['images']} images of {len(result['classes'])} classes to {out_dir}")
+
+
+@prepare_app.command("kaggle")
+def prepare_kaggle(
+    src: Path = typer.Argument(..., help="The Kaggle 'Brain Tumor MRI Dataset' folder (Training/, Testing/)."),
+    out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write the prepared dataset to."),
+    size: int = typer.Option(256, "--size", min=8, help="Side of the written square images."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
+    pad: int = typer.Option(0, "--pad", min=0, help="Pixels kept around the extreme points."),
+    dedup: bool = typer.Option(False, "--dedup", help="Also write a leak-free split (duplicate groups kept on one side)."),
+    image_format: str = typer.Option("png", "--format", help="png (lossless) or jpg."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Extreme-point crop (paper 004), resize, manifest and audit of the Kaggle dataset.
+
+    Example: `btc prepare kaggle ~/data/brain-tumor-mri-dataset data/kaggle --size 256 --dedup`
+    """
+    from btc.data.kaggle import prepare_kaggle as run
+
+    run(src, out_dir, size=size, workers=workers, pad=pad, dedup=dedup,
+        image_format=image_format, quiet=quiet)
+
+
+@prepare_app.command("figshare")
+def prepare_figshare(
+    src: Path = typer.Argument(..., help="Folder of Figshare `<id>.mat` files (and optionally cvind.mat)."),
+    out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write the prepared dataset to."),
+    size: int = typer.Option(512, "--size", min=8, help="Side of the written images."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
+    bit16: bool = typer.Option(False, "--16bit", help="Also write lossless 16-bit PNGs of the raw int16 pixels."),
+    no_tumor: Optional[Path] = typer.Option(None, "--no-tumor", help="Folder of no-tumour images to merge (paper 003)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """MATLAB v7.3 `cjdata` → PNG + tumour mask, patient ids and official folds (cvind.mat).
+
+    Example: `btc prepare figshare ~/data/figshare data/figshare --no-tumor ~/data/kaggle/Training/notumor`
+    """
+    from btc.data.figshare import prepare_figshare as run
+
+    run(src, out_dir, size=size, workers=workers, bit16=bit16, no_tumor=no_tumor, quiet=quiet)
+
+
+@prepare_app.command("folder")
+def prepare_folder(
+    src: Path = typer.Argument(..., help="A class-per-folder image tree."),
+    out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write the prepared dataset to."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="labels.yaml: folder → class map and tasks."),
+    size: Optional[int] = typer.Option(None, "--size", min=8, help="Resize to this square side (default: keep)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Any class-per-folder dataset, with a label map and task definitions.
+
+    Example: `btc prepare folder ~/data/hospital data/hospital --labels labels.yaml`
+    """
+    from btc.data.folder import prepare_folder as run
+
+    run(src, out_dir, labels=labels, size=size, workers=workers, quiet=quiet)
+
+
+@app.command()
+def audit(
+    data: Path = typer.Argument(..., help="A prepared dataset folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    threshold: Optional[int] = typer.Option(None, "--threshold", min=0, max=64, help="Near-duplicate Hamming threshold."),
+) -> None:
+    """Exact and near duplicates, cross-split / cross-class leakage and patient leakage.
+
+    Example: `btc audit data/kaggle --json > audit.json`
+    """
+    from btc.data.audit import audit_command as run
+
+    run(data, as_json=as_json, threshold=threshold)
+
+
+# --------------------------------------------------------------------------- models
+
+
+@app.command()
+def models(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    names: Optional[str] = typer.Option(None, "--models", help="Comma-separated subset (default: all)."),
+) -> None:
+    """The model registry: name, paper, parameters, sizes and FLOPs at the paper's input size.
+
+    Example: `btc models --json`
+    """
+    from btc.models.summary import models_command as run
+
+    run(names=names.split(",") if names else None, as_json=as_json)
+
+
+# --------------------------------------------------------------------------- train / cv
+
+_TRAIN_HELP_EPILOG = "Any recipe field can be overridden; the resolved config is saved as config.yaml in the run folder."
+
+
+def _overrides(**fields: object) -> dict[str, object]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+@app.command(epilog=_TRAIN_HELP_EPILOG)
+def train(
+    data: Path = typer.Option(..., "--data", help="Prepared dataset folder."),
+    model: str = typer.Option(..., "--model", help="Registered model name (see `btc models`)."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="Recipe name or YAML file (default: the model's paper)."),
+    task: str = typer.Option("multiclass", "--task", help="Label mapping from dataset.yaml (multiclass, presence, source, …)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+    image_size: Optional[int] = typer.Option(None, "--image-size", min=16),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or nadam."),
+    test_fraction: Optional[float] = typer.Option(None, "--test-fraction", help="Hold-out fraction when the manifest has no split."),
+    pretrained: Optional[bool] = typer.Option(None, "--pretrained/--no-pretrained", help="ImageNet weights (when available offline)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Initial weights: a local state-dict file."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    seed: int = typer.Option(0, "--seed"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<task>-<time>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Train one model on one split and evaluate it on the test split.
+
+    Example: `btc train --data data/kaggle --model dsconv_cbam --epochs 35 --out runs/dsconv`
+    """
+    from btc.engine.run import train_command as run
+
+    run(data=data, model=model, recipe=recipe, task=task, device=device, seed=seed, out=out_dir,
+        resume=resume, weights=weights, quiet=quiet,
+        overrides=_overrides(epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
+                             optimizer=optimizer, test_fraction=test_fraction, pretrained=pretrained))
+
+
+@app.command(epilog=_TRAIN_HELP_EPILOG)
+def cv(
+    data: Path = typer.Option(..., "--data", help="Prepared dataset folder."),
+    model: str = typer.Option(..., "--model", help="Registered model name (see `btc models`)."),
+    folds: int = typer.Option(10, "--folds", "-k", min=2, help="Number of folds (ignored with official folds)."),
+    fold: Optional[int] = typer.Option(None, "--fold", min=0, help="Run only this fold (0-based)."),
+    group_by: str = typer.Option("auto", "--group-by", help="auto (patient when known), patient, official or none."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="Recipe name or YAML file (default: the model's paper)."),
+    task: str = typer.Option("multiclass", "--task", help="Label mapping from dataset.yaml."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+    image_size: Optional[int] = typer.Option(None, "--image-size", min=16),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or nadam."),
+    pretrained: Optional[bool] = typer.Option(None, "--pretrained/--no-pretrained"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Initial weights: a local state-dict file."),
+    device: str = typer.Option("auto", "--device"),
+    seed: int = typer.Option(0, "--seed"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="CV folder (default: runs/<model>-<task>-cv<k>-<time>)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Stratified (patient-grouped) K-fold cross-validation; resumes unfinished folds.
+
+    Example: `btc cv --data data/kaggle --model resnesat --folds 10 --out runs/resnesat-cv`
+    """
+    from btc.engine.run import cv_command as run
+
+    run(data=data, model=model, folds=folds, fold=fold, group_by=group_by, recipe=recipe, task=task,
+        device=device, seed=seed, out=out_dir, weights=weights, quiet=quiet,
+        overrides=_overrides(epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
+                             optimizer=optimizer, pretrained=pretrained))
+
+
+# --------------------------------------------------------------------------- benchmark / report
+
+
+@app.command()
+def benchmark(
+    models_: str = typer.Option("all", "--models", help="Comma-separated model names, or all."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    image_size: Optional[int] = typer.Option(None, "--image-size", min=16, help="Default: each model's paper size."),
+    amp: bool = typer.Option(True, "--amp/--no-amp", help="Mixed precision on CUDA."),
+    channels_last: str = typer.Option("auto", "--channels-last", help="auto, on or off."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the model."),
+    iters: int = typer.Option(10, "--iters", min=1, help="Timed iterations (median reported)."),
+    warmup: int = typer.Option(3, "--warmup", min=0),
+    json_file: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON."),
+) -> None:
+    """Parameters, size, FLOPs, training/inference images/s, latency and memory per model.
+
+    Example: `btc benchmark --device cpu --models resnet18,dsconv_cbam --image-size 64 --json out.json`
+    """
+    raise NotImplementedYet("benchmark")
+
+
+@app.command()
+def report(
+    runs: list[Path] = typer.Argument(..., help="Run or CV folders."),
+    paper: Optional[str] = typer.Option(None, "--paper", help="001, 002, 003 or 004: that paper's tables."),
+    fmt: str = typer.Option("md", "--format", help="md, tex, csv or html."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write here instead of printing."),
+) -> None:
+    """The papers' tables from btc's own runs, next to the published numbers.
+
+    Example: `btc report runs/dsconv runs/mobilenet runs/mlp --paper 002 --format md`
+    """
+    raise NotImplementedYet("report")
+
+
+# --------------------------------------------------------------------------- predict / export
+
+
+@app.command()
+def predict(
+    checkpoint: Path = typer.Argument(..., help="checkpoint-best.pt of a run."),
+    inputs: list[Path] = typer.Argument(..., metavar="IMAGE|DIR...", help="Images or folders of images."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Write predictions as CSV."),
+    cam: Optional[Path] = typer.Option(None, "--cam", help="Write Grad-CAM overlays to this folder."),
+    device: str = typer.Option("auto", "--device"),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+) -> None:
+    """Class probabilities for new images, with the checkpoint's own preprocessing.
+
+    Example: `btc predict runs/dsconv/checkpoint-best.pt scans/ --cam cams/`
+    """
+    raise NotImplementedYet("predict")
+
+
+@app.command()
+def export(
+    checkpoint: Path = typer.Argument(..., help="checkpoint-best.pt of a run."),
+    onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write."),
+    opset: int = typer.Option(17, "--opset"),
+) -> None:
+    """Export a trained model to ONNX (dynamic batch), checked with ONNX Runtime when installed.
+
+    Example: `btc export runs/dsconv/checkpoint-best.pt --onnx dsconv.onnx`
+    """
+    raise NotImplementedYet("export")
+
+
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the dataset, runs and report."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Phantom dataset → 3-fold CV of a small model → Markdown report, on CPU in minutes.
+
+    Example: `btc demo --out /tmp/btc-demo`
+    """
+    from btc.engine.demo import run_demo
+
+    report_path = run_demo(out_dir, quiet=quiet)
+    out.print(f"report: {report_path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: user errors become one line and a non-zero exit code."""
+    try:
+        app(args=argv, prog_name="btc")
+    except BtcError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: completed work is kept; run the same command again to resume")
+        sys.exit(130)

@@ -1,0 +1,191 @@
+"""The prepared-dataset contract (DESIGN.md, Data contracts): `manifest.csv` + `dataset.yaml`.
+
+A prepared dataset is a folder with `images/…`, `manifest.csv` (one row per image) and
+`dataset.yaml` (classes in index order, tasks, provenance, counts, audit summary). This module
+reads, writes and validates both; validation errors name the row and the column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+
+from btc.errors import BtcError
+from btc.io import atomic_write, atomic_write_yaml, read_yaml
+
+MANIFEST = "manifest.csv"
+DATASET_YAML = "dataset.yaml"
+
+REQUIRED_COLUMNS = (
+    "path", "label", "split", "patient_id", "source", "orig_path",
+    "height", "width", "sha256", "phash",
+)
+OPTIONAL_COLUMNS = ("mask_path", "fold")
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+SPLITS = ("train", "test", "")
+SOURCES = ("kaggle", "figshare", "folder", "phantom")
+MULTICLASS = "multiclass"
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_PHASH = re.compile(r"^[0-9a-f]{16}$")
+
+
+class ManifestError(BtcError):
+    """A manifest or dataset.yaml that breaks the contract."""
+
+
+def _cell_error(row: int, column: str, value: Any, why: str) -> ManifestError:
+    # Row numbers are 1-based data rows, as a user counts them in a spreadsheet below the header.
+    return ManifestError(f"manifest row {row}, column '{column}': {why} (got {value!r})")
+
+
+def validate_manifest(df: pd.DataFrame, classes: list[str] | None = None) -> pd.DataFrame:
+    """Check `df` against the schema and return it with typed columns.
+
+    `height`, `width` become int; `fold` becomes a nullable Int64; every other column is str.
+    Raises `ManifestError` naming the first offending row and column.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ManifestError(f"manifest is missing column(s): {', '.join(missing)}")
+    df = df.copy()
+    for column in df.columns:
+        if column not in ("height", "width", "fold"):
+            df[column] = df[column].fillna("").astype(str)
+    seen: set[str] = set()
+    for i, rec in enumerate(df.to_dict("records"), start=1):
+        path = rec["path"]
+        if not path:
+            raise _cell_error(i, "path", path, "empty path")
+        pure = PurePosixPath(path)
+        if pure.is_absolute() or ".." in pure.parts or "\\" in path:
+            raise _cell_error(i, "path", path, "must be a relative POSIX path inside the dataset")
+        if path in seen:
+            raise _cell_error(i, "path", path, "duplicate path")
+        seen.add(path)
+        if not rec["label"]:
+            raise _cell_error(i, "label", rec["label"], "empty label")
+        if classes is not None and rec["label"] not in classes:
+            raise _cell_error(i, "label", rec["label"], f"not one of the classes {classes}")
+        if rec["split"] not in SPLITS:
+            raise _cell_error(i, "split", rec["split"], "must be train, test or empty")
+        if rec["source"] not in SOURCES:
+            raise _cell_error(i, "source", rec["source"], f"must be one of {', '.join(SOURCES)}")
+        for column in ("height", "width"):
+            try:
+                value = int(str(rec[column]))
+            except ValueError:
+                raise _cell_error(i, column, rec[column], "must be a positive integer") from None
+            if value <= 0:
+                raise _cell_error(i, column, rec[column], "must be a positive integer")
+        if not _SHA256.match(rec["sha256"]):
+            raise _cell_error(i, "sha256", rec["sha256"], "must be 64 lowercase hex digits")
+        if not _PHASH.match(rec["phash"]):
+            raise _cell_error(i, "phash", rec["phash"], "must be 16 lowercase hex digits")
+        if "fold" in rec:
+            fold = rec["fold"]
+            if not (fold is None or pd.isna(fold) or str(fold) == ""):
+                try:
+                    int(float(str(fold)))
+                except ValueError:
+                    raise _cell_error(i, "fold", fold, "must be an integer or empty") from None
+    df["height"] = df["height"].astype(int)
+    df["width"] = df["width"].astype(int)
+    if "fold" in df.columns:
+        df["fold"] = pd.to_numeric(df["fold"].replace("", None), errors="coerce").astype("Int64")
+    return df
+
+
+def read_manifest(root: str | Path, classes: list[str] | None = None) -> pd.DataFrame:
+    """Read and validate `root/manifest.csv`."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise ManifestError(f"{root}: not a prepared dataset (no {MANIFEST}); run 'btc prepare' first")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ManifestError(f"{path}: not a readable CSV ({e})") from None
+    return validate_manifest(df, classes)
+
+
+def write_manifest(df: pd.DataFrame, root: str | Path) -> Path:
+    """Validate and write `root/manifest.csv` atomically, columns in contract order."""
+    df = validate_manifest(df)
+    columns = list(REQUIRED_COLUMNS) + [c for c in OPTIONAL_COLUMNS if c in df.columns]
+    columns += [c for c in df.columns if c not in columns]
+    out = df[columns]
+    return atomic_write(Path(root) / MANIFEST, lambda tmp: out.to_csv(tmp, index=False, lineterminator="\n"))
+
+
+@dataclass
+class PreparedDataset:
+    """A prepared dataset on disk: its folder, validated manifest and dataset.yaml."""
+
+    root: Path
+    manifest: pd.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.info["classes"])
+
+    @property
+    def tasks(self) -> dict[str, dict[str, list[str]]]:
+        """Task name → {output class: [dataset labels]}; `multiclass` is always defined."""
+        tasks = {MULTICLASS: {c: [c] for c in self.classes}}
+        tasks.update(self.info.get("tasks") or {})
+        return tasks
+
+    def task_labels(self, task: str) -> tuple[list[str], dict[str, int]]:
+        """Output classes of `task` and the map dataset label → output index.
+
+        Labels that the task does not mention are absent from the map: those images are not
+        part of the task (e.g. `notumor` in paper 001's source task).
+        """
+        if task not in self.tasks:
+            raise BtcError(f"unknown task '{task}' for {self.root}; defined: {', '.join(self.tasks)}")
+        mapping = self.tasks[task]
+        names = list(mapping)
+        index = {label: i for i, name in enumerate(names) for label in mapping[name]}
+        return names, index
+
+    def image_path(self, relative: str) -> Path:
+        return self.root / relative
+
+
+def load_dataset(root: str | Path) -> PreparedDataset:
+    """Open a prepared dataset folder, validating manifest.csv against dataset.yaml's classes."""
+    root = Path(root)
+    if not root.is_dir():
+        raise BtcError(f"{root}: no such dataset folder")
+    yaml_path = root / DATASET_YAML
+    if not yaml_path.is_file():
+        raise ManifestError(f"{root}: not a prepared dataset (no {DATASET_YAML}); run 'btc prepare' first")
+    info = read_yaml(yaml_path) or {}
+    if not isinstance(info, dict) or not isinstance(info.get("classes"), list) or not info["classes"]:
+        raise ManifestError(f"{yaml_path}: needs a non-empty 'classes' list")
+    classes = [str(c) for c in info["classes"]]
+    for task, mapping in (info.get("tasks") or {}).items():
+        for out_class, labels in (mapping or {}).items():
+            unknown = [lab for lab in labels or [] if lab not in classes]
+            if unknown:
+                raise ManifestError(
+                    f"{yaml_path}: task '{task}' class '{out_class}' names unknown label(s) {unknown}"
+                )
+    return PreparedDataset(root=root, manifest=read_manifest(root, classes), info=info)
+
+
+def write_dataset_yaml(root: str | Path, info: dict[str, Any]) -> Path:
+    return atomic_write_yaml(Path(root) / DATASET_YAML, info)
+
+
+def split_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """{split or 'unsplit': {label: count}} for dataset.yaml."""
+    counts: dict[str, dict[str, int]] = {}
+    for (split, label), n in df.groupby(["split", "label"]).size().items():
+        counts.setdefault(split or "unsplit", {})[label] = int(n)
+    return counts

@@ -1,0 +1,196 @@
+"""A training run folder: split roles, model, fit, evaluation (DESIGN.md, Run folder).
+
+`TaskData` is a prepared dataset seen through one task (its label mapping) with its images
+decoded once; `train_run` trains and evaluates one model on one assignment of roles
+(train / val / test) and writes `config.yaml`, `split.csv`, `history.csv`,
+`checkpoint-{last,best}.pt`, `predictions.csv` and `metrics.json`. Both `btc train` and every
+fold of `btc cv` go through it.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from btc import __version__
+from btc.data.dataset import load_images
+from btc.data.manifest import PreparedDataset
+from btc.data.splits import holdout
+from btc.engine.config import TrainConfig, read_config, save_config
+from btc.engine.evaluate import METRICS, write_evaluation
+from btc.engine.train import BEST, LAST, TensorSplit, Trainer, resolve_device
+from btc.errors import BtcError
+from btc.io import atomic_write
+from btc.progress import console, make_progress
+
+CONFIG, SPLIT = "config.yaml", "split.csv"
+ROLES = ("train", "val", "test")
+
+
+@dataclass
+class TaskData:
+    """The images of a dataset that belong to a task, with their targets in the task's classes."""
+
+    dataset: PreparedDataset
+    task: str
+    classes: list[str]
+    rows: pd.DataFrame                 # manifest rows of the task, in manifest order
+    targets: np.ndarray                # int class index per row
+    _images: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dataset(cls, dataset: PreparedDataset, task: str) -> TaskData:
+        classes, index = dataset.task_labels(task)
+        rows = dataset.manifest[dataset.manifest["label"].isin(list(index))].reset_index(drop=True)
+        if rows.empty:
+            raise BtcError(f"task '{task}' selects no image of {dataset.root}")
+        present = sorted(set(rows["label"].map(index)))
+        if len(present) < 2:
+            raise BtcError(f"task '{task}' has images of only one class in {dataset.root}")
+        return cls(dataset, task, classes, rows, rows["label"].map(index).to_numpy(dtype=int))
+
+    def images(self, size: int, interpolation: str, quiet: bool = False) -> torch.Tensor:
+        """All task images as uint8 (N, 1, size, size), decoded once per size."""
+        key = (size, interpolation)
+        if key not in self._images:
+            paths = [self.dataset.root / p for p in self.rows["path"]]
+            self._images[key] = load_images(paths, size, interpolation, quiet=quiet)
+        return self._images[key]
+
+    def split(self, mask: np.ndarray, config: TrainConfig, quiet: bool = False) -> TensorSplit:
+        index = torch.from_numpy(np.flatnonzero(mask))
+        images = self.images(config.resize_size, config.interpolation, quiet)
+        return TensorSplit(images=images[index], targets=torch.from_numpy(self.targets[mask]).long(),
+                           paths=self.rows["path"][mask].tolist())
+
+
+def manifest_roles(data: TaskData, config: TrainConfig) -> tuple[np.ndarray, str]:
+    """Roles from the manifest's split column when it has train and test, else a seeded hold-out.
+
+    Returns (roles per row: 'train' / 'test' / '' for rows left out, protocol description).
+    """
+    column = config.split_column
+    rows = data.rows
+    if column in rows.columns and {"train", "test"} <= set(rows[column]):
+        roles = np.where(rows[column].isin(["train", "test"]), rows[column], "")
+        return roles.astype(object), f"manifest split column '{column}'"
+    if column != "split":
+        raise BtcError(f"split column '{column}' is missing or lacks train and test rows")
+    test = holdout(rows, data.targets, config.test_fraction, seed=config.seed)
+    grouped = "patient-grouped " if (rows["patient_id"] != "").any() else ""
+    return np.where(test, "test", "train").astype(object), f"seeded {grouped}stratified hold-out, test {config.test_fraction:g}"
+
+
+def add_validation(data: TaskData, roles: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """Carve the validation images out of the training part (stratified, patient-grouped)."""
+    roles = roles.copy()
+    train = np.flatnonzero(roles == "train")
+    if config.val_fraction > 0 and len(train):
+        val = holdout(data.rows.iloc[train], data.targets[train], config.val_fraction, seed=config.seed + 1)
+        roles[train[val]] = "val"
+    return roles
+
+
+def write_split(run_dir: Path, data: TaskData, roles: np.ndarray) -> None:
+    keep = np.isin(roles, ROLES)
+    frame = pd.DataFrame({"path": data.rows["path"][keep], "role": roles[keep]})
+    atomic_write(run_dir / SPLIT, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+
+
+def build_model(config: TrainConfig, num_classes: int, weights: Path | None,
+                pretrained_required: bool) -> tuple[torch.nn.Module, str]:
+    """The registered model, and where its initial weights came from (for the run's record)."""
+    from btc.models import create_model
+
+    if weights is not None:
+        return create_model(config.model, num_classes, weights=weights), f"file {weights}"
+    if config.pretrained:
+        try:
+            return create_model(config.model, num_classes, pretrained=True), "imagenet"
+        except BtcError as e:
+            if pretrained_required:
+                raise
+            console.print(f"[yellow]warning:[/yellow] {e}; training from random initialisation")
+    return create_model(config.model, num_classes), "random"
+
+
+def provenance(data: TaskData, device: torch.device) -> dict[str, Any]:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    return {
+        "data": str(data.dataset.root),
+        "dataset": data.dataset.info.get("name", data.dataset.root.name),
+        "classes": data.classes,
+        "device_name": f"{device.type}: {name}",
+        "btc_version": __version__,
+        "torch_version": torch.__version__,
+    }
+
+
+def check_resumable(run_dir: Path, config: TrainConfig) -> None:
+    """Refuse to resume a run folder made with another config (that would mix two runs)."""
+    if not (run_dir / CONFIG).is_file():
+        return
+    saved = read_config(run_dir / CONFIG).to_dict()
+    wanted = config.to_dict()
+    changed = [k for k in wanted if k not in ("device",) and saved.get(k) != wanted[k]]
+    if changed:
+        raise BtcError(f"{run_dir} holds a run with another config ({', '.join(changed)}); "
+                       "use another --out or the same options")
+
+
+def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run_dir: Path, *,
+              protocol: str, resume: bool = False, weights: Path | None = None,
+              pretrained_required: bool = False, quiet: bool = False,
+              label: str = "") -> dict[str, Any]:
+    """Train on the rows with role 'train' (selecting on 'val'), test on 'test'; return metrics.
+
+    A folder that already holds `metrics.json` is complete and is returned as is when resuming.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        check_resumable(run_dir, config)
+        if (run_dir / METRICS).is_file():
+            import json
+
+            return json.loads((run_dir / METRICS).read_text())
+    elif (run_dir / LAST).exists():
+        raise BtcError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    model, origin = build_model(config, len(data.classes), weights, pretrained_required)
+    extra = {**provenance(data, device), "task": data.task, "protocol": protocol, "initial_weights": origin}
+    save_config(config, run_dir / CONFIG, extra)
+    write_split(run_dir, data, roles)
+    train = data.split(roles == "train", config, quiet)
+    val = data.split(roles == "val", config, quiet) if (roles == "val").any() else None
+    test = data.split(roles == "test", config, quiet)
+    if not len(train) or not len(test):
+        raise BtcError("the split leaves no training or no test image")
+    checkpoint_extra = {"config": config.to_dict(), "classes": data.classes, "task": data.task}
+    with make_progress(quiet, transient=True) as progress:
+        epochs = progress.add_task(f"{label}{config.model} epochs", total=config.epochs, info="")
+        batches = progress.add_task("batches", total=None, info="")
+
+        def on_batch(done: int, total: int) -> None:
+            progress.update(batches, completed=done, total=total)
+
+        def on_epoch(row: dict[str, Any]) -> None:
+            val_text = f" val acc {row['val_accuracy']:.3f}" if row["val_accuracy"] == row["val_accuracy"] else ""
+            progress.update(epochs, completed=row["epoch"],
+                            info=f"loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}{val_text}")
+
+        trainer = Trainer(model, config, device, on_batch=on_batch, on_epoch=on_epoch)
+        if resume and (run_dir / LAST).is_file():
+            done = torch.load(run_dir / LAST, map_location="cpu", weights_only=True)["epoch"] + 1
+            progress.update(epochs, completed=done)
+        trainer.fit(train, val, run_dir, checkpoint_extra, resume=resume)
+    best = torch.load(run_dir / BEST, map_location=device, weights_only=True)
+    trainer.model.load_state_dict(best["model"])
+    probs = trainer.predict(test)
+    return write_evaluation(run_dir, test.paths, test.targets.numpy(), probs, data.classes)

@@ -1,0 +1,237 @@
+"""One training loop for every model and recipe, with exact checkpoint / resume.
+
+Read it next to torchvision's `references/classification/train.py`: build the optimiser and
+schedule from the config, then per epoch train on shuffled batches, validate, log a row of
+`history.csv` and write `checkpoint-last.pt` (atomically). Every random choice of epoch e (the
+shuffle, the augmentation, dropout) is drawn from generators seeded with (seed, e), so a run
+resumed after epoch e continues exactly as the uninterrupted run would have.
+
+On CUDA the loop uses autocast (bf16 where supported, else fp16 with a gradient scaler), an
+optional channels-last memory format and `torch.compile`; on CPU it runs in fp32.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from btc.data.dataset import Preprocess
+from btc.engine.config import TrainConfig
+from btc.errors import BtcError
+from btc.io import atomic_torch_save, atomic_write
+
+HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+LAST, BEST = "checkpoint-last.pt", "checkpoint-best.pt"
+
+
+@dataclass
+class TensorSplit:
+    """The images of one role (train / val / test), decoded once, with integer targets."""
+
+    images: torch.Tensor   # uint8 (N, 1, R, R), on the host or on the device
+    targets: torch.Tensor  # int64 (N,)
+    paths: list[str]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BtcError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+    return device
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch) % (2**63 - 1)
+
+
+def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 where the GPU supports it, else fp16; None (fp32) on CPU or with amp off."""
+    if device.type != "cuda" or config.amp == "off":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise BtcError(f"model '{config.model}' has no trainable parameters")
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    kwargs = {"lr": config.lr, "betas": tuple(config.betas), "weight_decay": config.weight_decay}
+    optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "nadam": torch.optim.NAdam}
+    return optimizers[config.optimizer](params, **kwargs)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """Per-epoch schedule. `cosine` is paper 001's α_e = ½(1 + cos(eπ/N_e))·α0."""
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=0.0)
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+class Trainer:
+    """Fits one model on one split. `on_batch` / `on_epoch` drive progress bars."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device,
+                 on_batch: Callable[[int, int], None] | None = None,
+                 on_epoch: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.config = config
+        self.device = device
+        self.preprocess = Preprocess.from_config(config)
+        self.amp_dtype = amp_dtype(config, device)
+        self.memory_format = (torch.channels_last if device.type == "cuda" and config.channels_last == "on"
+                              else torch.contiguous_format)
+        self.model = model.to(device, memory_format=self.memory_format)
+        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.optimizer = build_optimizer(self.model, config)
+        self.scheduler = build_scheduler(self.optimizer, config)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.on_batch = on_batch or (lambda done, total: None)
+        self.on_epoch = on_epoch or (lambda row: None)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = not config.deterministic
+
+    # ------------------------------------------------------------------ batches
+
+    def _inputs(self, split: TensorSplit, index: torch.Tensor, train: bool,
+                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        images = split.images[index].to(self.device, non_blocking=True)
+        targets = split.targets[index].to(self.device, non_blocking=True)
+        x = self.preprocess(images, train=train, generator=generator)
+        return x.contiguous(memory_format=self.memory_format), targets
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            return self.forward(x)
+
+    def train_epoch(self, split: TensorSplit, epoch: int) -> tuple[float, float]:
+        """One pass over `split` in the order and augmentation of epoch `epoch`."""
+        seed = epoch_seed(self.config.seed, epoch)
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # dropout and other in-model randomness
+        self.model.train()
+        order = torch.randperm(len(split), generator=generator)
+        batches = order.split(self.config.batch_size)
+        loss_sum, correct = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
+        for step, index in enumerate(batches):
+            x, y = self._inputs(split, index, train=True, generator=generator)
+            logits = self._logits(x)
+            loss = F.cross_entropy(logits.float(), y)
+            if self.device.type == "cpu" and not torch.isfinite(loss):
+                # (on a GPU the check waits for the epoch's sum: a per-step check would synchronise)
+                self._diverged(epoch, f"step {step + 1}", loss)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            loss_sum += loss.detach() * len(index)
+            correct += (logits.argmax(1) == y).sum()
+            self.on_batch(step + 1, len(batches))
+        if not torch.isfinite(loss_sum):
+            self._diverged(epoch, "some step", loss_sum)
+        return float(loss_sum) / len(split), float(correct) / len(split)
+
+    def _diverged(self, epoch: int, where: str, loss: torch.Tensor) -> None:
+        raise BtcError(f"training diverged: loss is {loss.item()} at epoch {epoch + 1}, {where}; "
+                       f"try a lower --lr (now {self.optimizer.param_groups[0]['lr']:g})")
+
+    @torch.no_grad()
+    def predict(self, split: TensorSplit, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities (N, C) in the split's order, evaluation preprocessing."""
+        self.model.eval()
+        probs = []
+        for index in torch.arange(len(split)).split(batch_size or self.config.batch_size):
+            x, _ = self._inputs(split, index, train=False, generator=None)
+            probs.append(torch.softmax(self._logits(x).float(), dim=1).cpu())
+        return torch.cat(probs).numpy() if probs else np.zeros((0, 0))
+
+    # ------------------------------------------------------------------ state
+
+    def state(self, epoch: int, extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            **extra,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+
+    # ------------------------------------------------------------------ loop
+
+    def fit(self, train: TensorSplit, val: TensorSplit | None, run_dir: Path,
+            extra: dict[str, Any], resume: bool = False) -> list[dict[str, Any]]:
+        """Train for `config.epochs`, checkpointing every epoch; returns the history rows.
+
+        `extra` (config, classes, …) is stored in both checkpoints. With `resume`, training
+        continues after the epoch of `checkpoint-last.pt`.
+        """
+        history: list[dict[str, Any]] = []
+        best_key = (-math.inf, -math.inf)
+        start = 0
+        last_path = run_dir / LAST
+        if resume and last_path.is_file():
+            state = torch.load(last_path, map_location=self.device, weights_only=True)
+            self.load_state(state)
+            history = list(state["history"])
+            best_key = tuple(state["best_key"])
+            start = int(state["epoch"]) + 1
+        for epoch in range(start, self.config.epochs):
+            began = time.perf_counter()
+            lr = self.optimizer.param_groups[0]["lr"]
+            train_loss, train_acc = self.train_epoch(train, epoch)
+            self.scheduler.step()
+            row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "train_accuracy": train_acc,
+                   "val_loss": float("nan"), "val_accuracy": float("nan")}
+            if val is not None and len(val):
+                probs = self.predict(val)
+                targets = val.targets.numpy()
+                row["val_loss"] = float(F.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-12)),
+                                                   torch.from_numpy(targets)))
+                row["val_accuracy"] = float((probs.argmax(1) == targets).mean())
+            row["seconds"] = time.perf_counter() - began
+            history.append(row)
+            # best by validation accuracy, ties broken by lower validation loss
+            key = (row["val_accuracy"], -row["val_loss"]) if val is not None and len(val) else (epoch, 0.0)
+            if key > best_key:
+                best_key = key
+                if self.config.select == "best_val":
+                    self.save_best(run_dir, epoch, extra)
+            write_history(history, run_dir / "history.csv")
+            atomic_torch_save(last_path, self.state(epoch, {**extra, "history": history, "best_key": list(best_key)}))
+            self.on_epoch(row)
+        if self.config.select == "last":
+            self.save_best(run_dir, self.config.epochs - 1, extra)
+        return history
+
+    def save_best(self, run_dir: Path, epoch: int, extra: dict[str, Any]) -> None:
+        """`checkpoint-best.pt`: the weights to evaluate (state dict, config, classes)."""
+        atomic_torch_save(run_dir / BEST, {"model": self.model.state_dict(), "epoch": epoch, **extra})
+
+
+def write_history(rows: list[dict[str, Any]], path: Path) -> None:
+    frame = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))

@@ -1,0 +1,1 @@
+"""Reports: the papers' tables from run folders, and plots."""

@@ -1,0 +1,1 @@
+"""Benchmarks of the registered models: parameters, size, FLOPs, throughput, memory."""

@@ -1,0 +1,1 @@
+"""The training engine: recipes, config, one training loop, evaluation, metrics, CV."""

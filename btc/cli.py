@@ -6,16 +6,15 @@ raised there is printed as one line (`error: …`) with a non-zero exit code, ne
 
 from __future__ import annotations
 
-import json
+import functools
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 
 from btc import __version__
-from btc.errors import BtcError, NotImplementedYet
+from btc.errors import BtcError, Interrupted, NotImplementedYet
 
 out = Console()
 err = Console(stderr=True)
@@ -39,6 +38,30 @@ prepare_app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(prepare_app, name="prepare")
+
+
+def _interruptible(register):
+    """Wrap `app.command(...)` so that Ctrl-C inside a command becomes a one-line `Interrupted`
+    error (exit 130) saying how to continue, instead of click's bare 'Aborted!'."""
+
+    def command(*args, **kwargs):
+        def decorator(fn):
+            @functools.wraps(fn)
+            def wrapper(*a, **k):
+                try:
+                    return fn(*a, **k)
+                except KeyboardInterrupt:
+                    raise Interrupted() from None
+
+            return register(*args, **kwargs)(wrapper)
+
+        return decorator
+
+    return command
+
+
+app.command = _interruptible(app.command)
+prepare_app.command = _interruptible(prepare_app.command)
 
 
 def _version(value: bool) -> None:
@@ -83,7 +106,7 @@ def prepare_kaggle(
     src: Path = typer.Argument(..., help="The Kaggle 'Brain Tumor MRI Dataset' folder (Training/, Testing/)."),
     out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write the prepared dataset to."),
     size: int = typer.Option(256, "--size", min=8, help="Side of the written square images."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
     pad: int = typer.Option(0, "--pad", min=0, help="Pixels kept around the extreme points."),
     dedup: bool = typer.Option(False, "--dedup", help="Also write a leak-free split (duplicate groups kept on one side)."),
     image_format: str = typer.Option("png", "--format", help="png (lossless) or jpg."),
@@ -104,9 +127,9 @@ def prepare_figshare(
     src: Path = typer.Argument(..., help="Folder of Figshare `<id>.mat` files (and optionally cvind.mat)."),
     out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write the prepared dataset to."),
     size: int = typer.Option(512, "--size", min=8, help="Side of the written images."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
     bit16: bool = typer.Option(False, "--16bit", help="Also write lossless 16-bit PNGs of the raw int16 pixels."),
-    no_tumor: Optional[Path] = typer.Option(None, "--no-tumor", help="Folder of no-tumour images to merge (paper 003)."),
+    no_tumor: Path | None = typer.Option(None, "--no-tumor", help="Folder of no-tumour images to merge (paper 003)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """MATLAB v7.3 `cjdata` → PNG + tumour mask, patient ids and official folds (cvind.mat).
@@ -122,9 +145,9 @@ def prepare_figshare(
 def prepare_folder(
     src: Path = typer.Argument(..., help="A class-per-folder image tree."),
     out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write the prepared dataset to."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="labels.yaml: folder → class map and tasks."),
-    size: Optional[int] = typer.Option(None, "--size", min=8, help="Resize to this square side (default: keep)."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
+    labels: Path | None = typer.Option(None, "--labels", help="labels.yaml: folder → class map and tasks."),
+    size: int | None = typer.Option(None, "--size", min=8, help="Resize to this square side (default: keep)."),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Any class-per-folder dataset, with a label map and task definitions.
@@ -140,7 +163,7 @@ def prepare_folder(
 def audit(
     data: Path = typer.Argument(..., help="A prepared dataset folder."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
-    threshold: Optional[int] = typer.Option(None, "--threshold", min=0, max=64, help="Near-duplicate Hamming threshold."),
+    threshold: int | None = typer.Option(None, "--threshold", min=0, max=64, help="Near-duplicate Hamming threshold."),
 ) -> None:
     """Exact and near duplicates, cross-split / cross-class leakage and patient leakage.
 
@@ -157,7 +180,7 @@ def audit(
 @app.command()
 def models(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
-    names: Optional[str] = typer.Option(None, "--models", help="Comma-separated subset (default: all)."),
+    names: str | None = typer.Option(None, "--models", help="Comma-separated subset (default: all)."),
 ) -> None:
     """The model registry: name, paper, parameters, sizes and FLOPs at the paper's input size.
 
@@ -181,19 +204,19 @@ def _overrides(**fields: object) -> dict[str, object]:
 def train(
     data: Path = typer.Option(..., "--data", help="Prepared dataset folder."),
     model: str = typer.Option(..., "--model", help="Registered model name (see `btc models`)."),
-    recipe: Optional[str] = typer.Option(None, "--recipe", help="Recipe name or YAML file (default: the model's paper)."),
+    recipe: str | None = typer.Option(None, "--recipe", help="Recipe name or YAML file (default: the model's paper)."),
     task: str = typer.Option("multiclass", "--task", help="Label mapping from dataset.yaml (multiclass, presence, source, …)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
-    image_size: Optional[int] = typer.Option(None, "--image-size", min=16),
-    lr: Optional[float] = typer.Option(None, "--lr"),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or nadam."),
-    test_fraction: Optional[float] = typer.Option(None, "--test-fraction", help="Hold-out fraction when the manifest has no split."),
-    pretrained: Optional[bool] = typer.Option(None, "--pretrained/--no-pretrained", help="ImageNet weights (when available offline)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Initial weights: a local state-dict file."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1),
+    image_size: int | None = typer.Option(None, "--image-size", min=16),
+    lr: float | None = typer.Option(None, "--lr"),
+    optimizer: str | None = typer.Option(None, "--optimizer", help="sgd, adam or nadam."),
+    test_fraction: float | None = typer.Option(None, "--test-fraction", help="Hold-out fraction when the manifest has no split."),
+    pretrained: bool | None = typer.Option(None, "--pretrained/--no-pretrained", help="ImageNet weights (when available offline)."),
+    weights: Path | None = typer.Option(None, "--weights", help="Initial weights: a local state-dict file."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     seed: int = typer.Option(0, "--seed"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<task>-<time>)."),
+    out_dir: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<task>-<time>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
@@ -214,20 +237,20 @@ def cv(
     data: Path = typer.Option(..., "--data", help="Prepared dataset folder."),
     model: str = typer.Option(..., "--model", help="Registered model name (see `btc models`)."),
     folds: int = typer.Option(10, "--folds", "-k", min=2, help="Number of folds (ignored with official folds)."),
-    fold: Optional[int] = typer.Option(None, "--fold", min=0, help="Run only this fold (0-based)."),
+    fold: int | None = typer.Option(None, "--fold", min=0, help="Run only this fold (0-based)."),
     group_by: str = typer.Option("auto", "--group-by", help="auto (patient when known), patient, official or none."),
-    recipe: Optional[str] = typer.Option(None, "--recipe", help="Recipe name or YAML file (default: the model's paper)."),
+    recipe: str | None = typer.Option(None, "--recipe", help="Recipe name or YAML file (default: the model's paper)."),
     task: str = typer.Option("multiclass", "--task", help="Label mapping from dataset.yaml."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
-    image_size: Optional[int] = typer.Option(None, "--image-size", min=16),
-    lr: Optional[float] = typer.Option(None, "--lr"),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or nadam."),
-    pretrained: Optional[bool] = typer.Option(None, "--pretrained/--no-pretrained"),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Initial weights: a local state-dict file."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1),
+    image_size: int | None = typer.Option(None, "--image-size", min=16),
+    lr: float | None = typer.Option(None, "--lr"),
+    optimizer: str | None = typer.Option(None, "--optimizer", help="sgd, adam or nadam."),
+    pretrained: bool | None = typer.Option(None, "--pretrained/--no-pretrained"),
+    weights: Path | None = typer.Option(None, "--weights", help="Initial weights: a local state-dict file."),
     device: str = typer.Option("auto", "--device"),
     seed: int = typer.Option(0, "--seed"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="CV folder (default: runs/<model>-<task>-cv<k>-<time>)."),
+    out_dir: Path | None = typer.Option(None, "--out", help="CV folder (default: runs/<model>-<task>-cv<k>-<time>)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Stratified (patient-grouped) K-fold cross-validation; resumes unfinished folds.
@@ -250,13 +273,13 @@ def benchmark(
     models_: str = typer.Option("all", "--models", help="Comma-separated model names, or all."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
-    image_size: Optional[int] = typer.Option(None, "--image-size", min=16, help="Default: each model's paper size."),
+    image_size: int | None = typer.Option(None, "--image-size", min=16, help="Default: each model's paper size."),
     amp: bool = typer.Option(True, "--amp/--no-amp", help="Mixed precision on CUDA."),
     channels_last: str = typer.Option("auto", "--channels-last", help="auto, on or off."),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     iters: int = typer.Option(10, "--iters", min=1, help="Timed iterations (median reported)."),
     warmup: int = typer.Option(3, "--warmup", min=0),
-    json_file: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON."),
+    json_file: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
 ) -> None:
     """Parameters, size, FLOPs, training/inference images/s, latency and memory per model.
 
@@ -268,15 +291,17 @@ def benchmark(
 @app.command()
 def report(
     runs: list[Path] = typer.Argument(..., help="Run or CV folders."),
-    paper: Optional[str] = typer.Option(None, "--paper", help="001, 002, 003 or 004: that paper's tables."),
+    paper: str | None = typer.Option(None, "--paper", help="001, 002, 003 or 004: that paper's tables."),
     fmt: str = typer.Option("md", "--format", help="md, tex, csv or html."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write here instead of printing."),
+    out_file: Path | None = typer.Option(None, "--out", help="Write here instead of printing."),
 ) -> None:
     """The papers' tables from btc's own runs, next to the published numbers.
 
     Example: `btc report runs/dsconv runs/mobilenet runs/mlp --paper 002 --format md`
     """
-    raise NotImplementedYet("report")
+    from btc.report.tables import report_command as run
+
+    run(runs, paper=paper, fmt=fmt, out=out_file)
 
 
 # --------------------------------------------------------------------------- predict / export
@@ -286,8 +311,8 @@ def report(
 def predict(
     checkpoint: Path = typer.Argument(..., help="checkpoint-best.pt of a run."),
     inputs: list[Path] = typer.Argument(..., metavar="IMAGE|DIR...", help="Images or folders of images."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Write predictions as CSV."),
-    cam: Optional[Path] = typer.Option(None, "--cam", help="Write Grad-CAM overlays to this folder."),
+    csv: Path | None = typer.Option(None, "--csv", help="Write predictions as CSV."),
+    cam: Path | None = typer.Option(None, "--cam", help="Write Grad-CAM overlays to this folder."),
     device: str = typer.Option("auto", "--device"),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
 ) -> None:
@@ -333,6 +358,3 @@ def main(argv: list[str] | None = None) -> None:
     except BtcError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/yellow]: completed work is kept; run the same command again to resume")
-        sys.exit(130)

@@ -19,3 +19,13 @@ class NotImplementedYet(BtcError):
 
     def __init__(self, what: str = "") -> None:
         super().__init__(f"{what}: not implemented yet" if what else "not implemented yet")
+
+
+class Interrupted(BtcError):
+    """Ctrl-C during a command: finished work is kept on disk (atomic writes)."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("interrupted: completed work is kept; run the same command again "
+                         "(with --resume for train) to continue")

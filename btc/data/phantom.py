@@ -61,15 +61,15 @@ def _patient(rng: np.random.Generator, size: int, label: str) -> dict[str, Any]:
     if label == "glioma":
         r, t = rng.uniform(0.15, 0.5), rng.uniform(0, 2 * math.pi)
         p["lesion"] = (cx + r * ax * math.cos(t), cy + r * ay * math.sin(t))
-        p["radius"] = size * rng.uniform(0.05, 0.09)
+        p["radius"] = size * rng.uniform(0.07, 0.11)
         p["blobs"] = rng.uniform(-1, 1, (5, 3))
     elif label == "meningioma":
         t = rng.uniform(0, 2 * math.pi)
-        p["radius"] = size * rng.uniform(0.045, 0.08)
+        p["radius"] = size * rng.uniform(0.06, 0.1)
         inner = 0.9  # inner skull edge, then moved inwards by the radius so it touches the skull
         p["lesion"] = (cx + (inner * ax - p["radius"]) * math.cos(t), cy + (inner * ay - p["radius"]) * math.sin(t))
     elif label == "pituitary":
-        p["radius"] = size * rng.uniform(0.025, 0.045)
+        p["radius"] = size * rng.uniform(0.035, 0.055)
         p["lesion"] = (cx + rng.uniform(-0.04, 0.04) * ax, cy + rng.uniform(0.35, 0.5) * ay)
     return p
 
@@ -100,7 +100,7 @@ def _draw_lesion(rng, size, image, region, p) -> np.ndarray:
     lx, ly = p["lesion"]
     lx, ly = lx + rng.normal(0, size * 0.006), ly + rng.normal(0, size * 0.006)
     r = p["radius"] * rng.uniform(0.85, 1.15)
-    contrast = rng.uniform(0.12, 0.35)
+    contrast = rng.uniform(0.2, 0.4)
     if p["label"] == "glioma":
         mask = np.zeros((size, size), np.float32)
         for dx, dy, dr in p["blobs"]:

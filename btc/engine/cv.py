@@ -21,6 +21,7 @@ from btc.engine.metrics import aggregate
 from btc.engine.runs import TaskData, add_validation, train_run
 from btc.errors import BtcError
 from btc.io import atomic_write, atomic_write_json
+from btc.report.plots import write_run_plots
 
 FOLDS, CV_JSON = "folds.csv", "cv.json"
 
@@ -81,4 +82,6 @@ def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, k: int, fo
     result = collect(out, n_folds)
     result["protocol"] = protocol
     atomic_write_json(out / CV_JSON, result)
+    if result["folds"]:
+        write_run_plots(out)  # pooled confusion matrix, overlaid learning curves, pooled ROC
     return result

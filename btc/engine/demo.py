@@ -1,4 +1,4 @@
-"""`btc demo`: phantom dataset → 3-fold patient-grouped CV of DSConv-CBAM → Markdown report.
+"""`btc demo`: phantom dataset → 3-fold patient-grouped CV of a small CNN → Markdown report.
 
 Runs on two CPU cores in a few minutes with no download: the quickest way to see every stage of
 btc (prepare, cv, metrics, report) work end to end.
@@ -16,8 +16,8 @@ from btc.engine.cv import cross_validate
 from btc.engine.runs import TaskData
 from btc.progress import console
 
-DEMO = {"model": "dsconv_cbam", "folds": 3, "per_class": 48, "phantom_size": 96,
-        "overrides": {"image_size": 64, "epochs": 3, "batch_size": 16, "pretrained": False,
+DEMO = {"model": "small_cnn", "folds": 3, "per_class": 48, "phantom_size": 96,
+        "overrides": {"image_size": 64, "epochs": 8, "batch_size": 16, "pretrained": False,
                       "val_fraction": 0.0, "device": "cpu"}}
 
 

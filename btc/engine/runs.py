@@ -28,6 +28,7 @@ from btc.engine.train import BEST, LAST, TensorSplit, Trainer, resolve_device
 from btc.errors import BtcError
 from btc.io import atomic_write
 from btc.progress import console, make_progress
+from btc.report.plots import write_run_plots
 
 CONFIG, SPLIT = "config.yaml", "split.csv"
 ROLES = ("train", "val", "test")
@@ -108,16 +109,19 @@ def build_model(config: TrainConfig, num_classes: int, weights: Path | None,
     """The registered model, and where its initial weights came from (for the run's record)."""
     from btc.models import create_model
 
+    size = config.image_size
     if weights is not None:
-        return create_model(config.model, num_classes, weights=weights), f"file {weights}"
+        model = create_model(config.model, num_classes, weights=weights, input_size=size)
+        console.print(model.weights_report.summary())
+        return model, f"file {weights}"
     if config.pretrained:
         try:
-            return create_model(config.model, num_classes, pretrained=True), "imagenet"
+            return create_model(config.model, num_classes, pretrained=True, input_size=size), "imagenet"
         except BtcError as e:
             if pretrained_required:
                 raise
             console.print(f"[yellow]warning:[/yellow] {e}; training from random initialisation")
-    return create_model(config.model, num_classes), "random"
+    return create_model(config.model, num_classes, input_size=size), "random"
 
 
 def provenance(data: TaskData, device: torch.device) -> dict[str, Any]:
@@ -128,7 +132,7 @@ def provenance(data: TaskData, device: torch.device) -> dict[str, Any]:
         "classes": data.classes,
         "device_name": f"{device.type}: {name}",
         "btc_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
     }
 
 
@@ -193,4 +197,6 @@ def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run_dir: P
     best = torch.load(run_dir / BEST, map_location=device, weights_only=True)
     trainer.model.load_state_dict(best["model"])
     probs = trainer.predict(test)
-    return write_evaluation(run_dir, test.paths, test.targets.numpy(), probs, data.classes)
+    metrics = write_evaluation(run_dir, test.paths, test.targets.numpy(), probs, data.classes)
+    write_run_plots(run_dir)
+    return metrics

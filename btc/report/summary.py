@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from btc.engine.config import read_config
 from btc.io import atomic_write_text
-from btc.report.plots import confusion_matrix_png
 
 REPORT = "report.md"
 
@@ -19,12 +16,9 @@ def _row(cells: list[str]) -> str:
 
 
 def write_cv_report(cv_dir: Path, result: dict[str, Any], title: str) -> Path:
-    """Write `report.md` and `confusion_matrix.png` (summed over folds) into `cv_dir`."""
+    """Write `report.md` into `cv_dir`, linking the pooled plots that `btc cv` wrote there."""
     folds = result["folds"]
     classes = folds[0]["metrics"]["classes"]
-    pooled = np.sum([np.array(f["metrics"]["confusion_matrix"]) for f in folds], axis=0)
-    confusion_matrix_png(pooled.tolist(), classes, cv_dir / "confusion_matrix.png",
-                         title=f"pooled over {len(folds)} folds")
     config = read_config(cv_dir / f"fold-{folds[0]['fold']}" / "config.yaml")
     keys = [("accuracy", "accuracy"), ("kappa", "kappa"), ("auc", "AUC")]
     keys += [(f"macro.{k}", f"macro {k}") for k in ("precision", "recall", "specificity", "f1")]
@@ -51,5 +45,7 @@ def write_cv_report(cv_dir: Path, result: dict[str, Any], title: str) -> Path:
     for name in classes:
         pc = result["mean"]["per_class"][name]
         lines.append(_row([name] + [fmt(pc[k]) for k in ("precision", "recall", "specificity", "f1")]))
-    lines += ["", "![confusion matrix, pooled over folds](confusion_matrix.png)", ""]
+    lines += ["", "![confusion matrix, pooled over folds](confusion_matrix.png)",
+              "![learning curves of the folds](learning_curves.png)",
+              "![ROC, pooled out-of-fold predictions](roc.png)", ""]
     return atomic_write_text(cv_dir / REPORT, "\n".join(lines))

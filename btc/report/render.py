@@ -1,0 +1,349 @@
+"""Render a `Report` (btc/report/tables.py) as Markdown, LaTeX (booktabs), CSV (long) or HTML.
+
+Markdown links the run folders' PNG plots (relative to the output file when there is one); HTML is
+self-contained, with the plots embedded as base64 PNGs; CSV has one line per value cell:
+`table, row, column, btc, btc_std, ci_low, ci_high, paper, diff, status, run` in display units.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import math
+import os
+from pathlib import Path
+
+from btc import __version__
+from btc.report.plots import CONFUSION_PNG, CURVES_PNG, ROC_PNG
+from btc.report.tables import CELL_FORMAT, Cell, Report, Table, provenance
+
+PLOT_TITLES = {CONFUSION_PNG: "confusion matrix", CURVES_PNG: "learning curves", ROC_PNG: "ROC curves"}
+MINUS = "\u2212"
+ALPHA = 0.05
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _decimals(kind: str) -> int:
+    """percent: 2 decimals; loss: 5 (paper 004 prints 0.03446); other plain numbers (kappa, AUC): 4."""
+    return {"percent": 2, "loss": 5}.get(kind, 4)
+
+
+def fmt_value(value: float | None, kind: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{_decimals(kind)}f}"
+
+
+def fmt_diff(diff: float, kind: str, minus: str = MINUS) -> str:
+    d = _decimals(kind)
+    rounded = round(diff, d)
+    if rounded == 0:
+        return f"{0:.{d}f}"
+    return ("+" if rounded > 0 else minus) + f"{abs(rounded):.{d}f}"
+
+
+def btc_text(cell: Cell, pm: str = "±", dash: str = "–") -> str:
+    """btc's side of a cell: value [± std] [CI], or why it is absent."""
+    if cell.value is None:
+        return cell.status or ""
+    text = fmt_value(cell.value, cell.kind)
+    if cell.std is not None:
+        text += f" {pm} {fmt_value(cell.std, cell.kind)}"
+    if cell.ci is not None:
+        text += f" [{fmt_value(cell.ci[0], cell.kind)}{dash}{fmt_value(cell.ci[1], cell.kind)}]"
+    return text
+
+
+def paper_text(cell: Cell, minus: str = MINUS, with_word: bool = True) -> str:
+    """The paper's side of a cell: (paper X, Δ ±Y); empty outside paper tables."""
+    if not cell.compare or cell.empty:
+        return ""
+    word = "paper " if with_word else ""
+    published = "–" if cell.paper is None else fmt_value(cell.paper, cell.kind)
+    if cell.diff is None:
+        return f"({word}{published})"
+    return f"({word}{published}, Δ {fmt_diff(cell.diff, cell.kind, minus)})"
+
+
+def cell_text(cell: Cell) -> str:
+    """Plain one-line text of a cell (Markdown): `97.41 [96.40–98.30] (paper 97.41, Δ 0.00)`."""
+    if cell.empty:
+        return ""
+    return " ".join(t for t in (btc_text(cell), paper_text(cell)) if t)
+
+
+def _display_labels(table: Table) -> list[list[str]]:
+    """Row labels with repeats of the row above blanked (a model's group of class rows)."""
+    out, previous = [], None
+    for row in table.rows:
+        labels = list(row.labels)
+        if previous is not None:
+            for j in range(len(labels)):
+                if row.labels[: j + 1] == previous[: j + 1] and labels[j]:
+                    labels[j] = ""
+        out.append(labels)
+        previous = row.labels
+    return out
+
+
+def _plot_link(path: Path, out: Path | None) -> str:
+    if out is None:
+        return path.as_posix()
+    try:
+        return Path(os.path.relpath(path.resolve(), Path(out).resolve().parent)).as_posix()
+    except ValueError:  # another drive (Windows)
+        return path.resolve().as_posix()
+
+
+def _comparison_rows(report: Report, minus: str = MINUS) -> list[list[str]]:
+    rows = []
+    for c in report.comparisons:
+        if c.result is None:
+            rows.append([c.a, c.b, "–", "–", "–", c.reason or "not paired", "–"])
+            continue
+        r = c.result
+        p = f"{r.p_value:.4g}"
+        verdict = "yes" if r.significant(ALPHA) else "no"
+        rows.append([c.a, c.b, str(r.n), str(r.b), str(r.c), p, verdict])
+    return rows
+
+
+COMPARISON_HEADER = ["Run A", "Run B", "Test images", "A right, B wrong", "A wrong, B right", "p (exact)",
+                     f"Significant (α = {ALPHA:g})"]
+
+
+def _intro(report: Report) -> list[str]:
+    lines = [f"Written by btc {__version__} from {len(report.runs)} run folder(s)."]
+    if report.paper:
+        lines.append(CELL_FORMAT)
+    else:
+        lines.append("Cell format: value [± std over CV folds] [95 % bootstrap CI over the test images, accuracy "
+                     "only]. Rates are percentages with two decimals; kappa, AUC and loss are plain numbers.")
+    lines.append("Accuracy CI: percentile bootstrap (2000 resamples of the test images, seed 0); a CV folder's CI is "
+                 "over its pooled out-of-fold predictions. Paired runs (the same test images) are compared with "
+                 "McNemar's exact test.")
+    return lines
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: list[str], rows: list[list[str]], n_left: int) -> list[str]:
+    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |",
+             "|" + "|".join(":---" if i < n_left else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_md(report: Report, out: Path | None = None) -> str:
+    lines = [f"# {report.title}", ""]
+    lines += [f"_{line}_" for line in _intro(report)] + [""]
+    for table in report.tables:
+        lines += [f"## {table.title}", ""]
+        if table.source:
+            lines += [f"Published: {table.source}.", ""]
+        rows = [labels + [cell_text(c) for c in row.cells]
+                for labels, row in zip(_display_labels(table), table.rows, strict=True)]
+        lines += _md_table(table.label_columns + table.columns, rows, len(table.label_columns))
+        lines += [""] + [f"- {n}" for n in table.notes] + ([""] if table.notes else [])
+    lines += ["## Runs: data, protocol, device", ""]
+    prov = [provenance(r) for r in report.runs]
+    lines += _md_table(list(prov[0]), [list(p.values()) for p in prov], len(prov[0])) + [""]
+    if report.comparisons:
+        lines += ["## Paired comparisons (McNemar)", ""]
+        lines += _md_table(COMPARISON_HEADER, _comparison_rows(report), 2) + [""]
+    plotted = [r for r in report.runs if r.plots]
+    if plotted:
+        lines += ["## Plots", ""]
+        for run in plotted:
+            links = [f"![{run.name}: {PLOT_TITLES.get(name, name)}]({_plot_link(path, out)})"
+                     for name, path in run.plots.items()]
+            lines += [f"### {run.name}", "", " ".join(links), ""]
+    if report.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# --------------------------------------------------------------------------- LaTeX
+
+
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "±": r"$\pm$", "Δ": r"$\Delta$", "α": r"$\alpha$", MINUS: "$-$", "–": "--", "≥": r"$\geq$"}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def _tex_cell(cell: Cell) -> str:
+    if cell.empty:
+        return ""
+    parts = [btc_text(cell, dash="–")]
+    if cell.compare:
+        parts.append(paper_text(cell, minus=MINUS, with_word=False))
+    return tex_escape(" ".join(p for p in parts if p))
+
+
+def _tex_tabular(header: list[str], rows: list[list[str]], n_left: int, escaped: bool = False) -> list[str]:
+    """A booktabs tabular: the first `n_left` columns left-aligned, the others right-aligned."""
+    spec = "l" * n_left + "r" * (len(header) - n_left)
+    esc = (lambda x: x) if escaped else tex_escape
+    lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+             " & ".join(tex_escape(h) for h in header) + r" \\", r"\midrule"]
+    lines += [" & ".join(esc(c) for c in row) + r" \\" for row in rows]
+    return lines + [r"\bottomrule", r"\end{tabular}"]
+
+
+def render_tex(report: Report, out: Path | None = None) -> str:
+    lines = ["% " + report.title, "% needs \\usepackage{booktabs}"]
+    lines += ["% " + line for line in _intro(report)] + [""]
+    for table in report.tables:
+        caption = table.title + (f" (published: {table.source})" if table.source else "")
+        rows = [[tex_escape(x) for x in labels] + [_tex_cell(c) for c in row.cells]
+                for labels, row in zip(_display_labels(table), table.rows, strict=True)]
+        lines += [r"\begin{table}[ht]", r"\centering", r"\footnotesize", rf"\caption{{{tex_escape(caption)}}}",
+                  rf"\label{{tab:btc-{table.key}}}"]
+        lines += _tex_tabular(table.label_columns + table.columns, rows, len(table.label_columns), escaped=True)
+        if table.notes:
+            lines += [r"\par\smallskip", r"\parbox{\linewidth}{\scriptsize " + tex_escape(" ".join(table.notes)) + "}"]
+        lines += [r"\end{table}", ""]
+    prov = [provenance(r) for r in report.runs]
+    keys = list(prov[0])
+    lines += [r"\begin{table}[ht]", r"\centering", r"\scriptsize", r"\caption{Runs: data, protocol, device}"]
+    lines += _tex_tabular(["field"] + [p["run"] for p in prov], [[k] + [p[k] for p in prov] for k in keys[1:]],
+                          len(prov) + 1)
+    lines += [r"\end{table}", ""]
+    if report.comparisons:
+        lines += [r"\begin{table}[ht]", r"\centering", r"\scriptsize", r"\caption{Paired comparisons (McNemar)}"]
+        lines += _tex_tabular(COMPARISON_HEADER, _comparison_rows(report), 2) + [r"\end{table}", ""]
+    for note in report.notes:
+        lines.append("% note: " + note)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+CSV_HEADER = ["table", "row", "column", "btc", "btc_std", "ci_low", "ci_high", "paper", "diff", "status", "run"]
+
+
+def _num(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.6f}".rstrip("0").rstrip(".") if value != 0 else "0"
+
+
+def render_csv(report: Report, out: Path | None = None) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for table in report.tables:
+        keep = [i for i, name in enumerate(table.label_columns) if name != "Run"]
+        for row in table.rows:
+            labels = [row.labels[i] for i in keep if row.labels[i]]
+            for name, cell in zip(table.columns, row.cells, strict=True):
+                if cell.empty:
+                    continue
+                label = labels[0] if cell.span else " / ".join(labels)
+                writer.writerow([table.key, label, name, _num(cell.value), _num(cell.std),
+                                 _num(cell.ci[0]) if cell.ci else "", _num(cell.ci[1]) if cell.ci else "",
+                                 _num(cell.paper), _num(cell.diff), cell.status, row.run])
+    for run in report.runs:
+        for key, value in provenance(run).items():
+            if key != "run":
+                writer.writerow(["provenance", run.name, key, value, "", "", "", "", "", "", run.name])
+    for c in report.comparisons:
+        r = c.result
+        writer.writerow(["mcnemar", f"{c.a} vs {c.b}", "p_value", _num(r.p_value) if r else "", "", "", "", "", "",
+                         "" if r else (c.reason or "not paired"), ""])
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; vertical-align: top; }
+th { border-bottom: 2px solid #444; text-align: left; }
+td.num { text-align: right; white-space: nowrap; }
+.paper { color: #666; font-size: 0.85em; }
+.missing { color: #b00; font-style: italic; }
+.notes { color: #444; font-size: 0.85em; }
+figure { display: inline-block; margin: 0.5em; }
+figure img { max-width: 560px; border: 1px solid #eee; }
+"""
+
+
+def _html_cell(cell: Cell) -> str:
+    if cell.empty:
+        return '<td class="num"></td>'
+    main = html.escape(btc_text(cell))
+    if cell.value is None:
+        main = f'<span class="missing">{main}</span>'
+    side = paper_text(cell)
+    side = f'<br><span class="paper">{html.escape(side)}</span>' if side else ""
+    return f'<td class="num">{main}{side}</td>'
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    lines += ["<tr>" + "".join(row) + "</tr>" for row in rows]
+    return lines + ["</table>"]
+
+
+def _td(text: str) -> str:
+    return f"<td>{html.escape(str(text))}</td>"
+
+
+def render_html(report: Report, out: Path | None = None) -> str:
+    body = [f"<h1>{html.escape(report.title)}</h1>"] + [f'<p class="notes">{html.escape(x)}</p>' for x in _intro(report)]
+    for table in report.tables:
+        body.append(f"<h2>{html.escape(table.title)}</h2>")
+        if table.source:
+            body.append(f'<p class="notes">Published: {html.escape(table.source)}.</p>')
+        rows = [[_td(x) for x in labels] + [_html_cell(c) for c in row.cells]
+                for labels, row in zip(_display_labels(table), table.rows, strict=True)]
+        body += _html_table(table.label_columns + table.columns, rows)
+        if table.notes:
+            body.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
+    prov = [provenance(r) for r in report.runs]
+    body.append("<h2>Runs: data, protocol, device</h2>")
+    body += _html_table(list(prov[0]), [[_td(v) for v in p.values()] for p in prov])
+    if report.comparisons:
+        body.append("<h2>Paired comparisons (McNemar)</h2>")
+        body += _html_table(COMPARISON_HEADER, [[_td(x) for x in row] for row in _comparison_rows(report)])
+    plotted = [r for r in report.runs if r.plots]
+    if plotted:
+        body.append("<h2>Plots</h2>")
+        for run in plotted:
+            body.append(f"<h3>{html.escape(run.name)}</h3>")
+            for name, path in run.plots.items():
+                data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+                caption = html.escape(f"{run.name}: {PLOT_TITLES.get(name, name)}")
+                body.append(f'<figure><img alt="{caption}" src="data:image/png;base64,{data}">'
+                            f"<figcaption>{caption}</figcaption></figure>")
+    if report.notes:
+        body.append("<h2>Notes</h2>")
+        body.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(report.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+RENDERERS = {"md": render_md, "tex": render_tex, "csv": render_csv, "html": render_html}
+
+
+def render(report: Report, fmt: str, out: Path | None = None) -> str:
+    """The report as text in `fmt` (md, tex, csv, html); `out`: where it will be written (for links)."""
+    return RENDERERS[fmt](report, out)

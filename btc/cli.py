@@ -196,8 +196,11 @@ def models(
 _TRAIN_HELP_EPILOG = "Any recipe field can be overridden; the resolved config is saved as config.yaml in the run folder."
 
 
-def _overrides(**fields: object) -> dict[str, object]:
-    return {k: v for k, v in fields.items() if v is not None}
+def _overrides(set_: list[str], **fields: object) -> dict[str, object]:
+    """Explicit options, then `--set FIELD=VALUE` items (typed like the config field)."""
+    from btc.engine.config import parse_set_options
+
+    return {**parse_set_options(set_), **{k: v for k, v in fields.items() if v is not None}}
 
 
 @app.command(epilog=_TRAIN_HELP_EPILOG)
@@ -218,6 +221,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     out_dir: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<task>-<time>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    set_: list[str] = typer.Option([], "--set", help="Override any recipe field: FIELD=VALUE (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Train one model on one split and evaluate it on the test split.
@@ -228,7 +232,7 @@ def train(
 
     run(data=data, model=model, recipe=recipe, task=task, device=device, seed=seed, out=out_dir,
         resume=resume, weights=weights, quiet=quiet,
-        overrides=_overrides(epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
+        overrides=_overrides(set_, epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
                              optimizer=optimizer, test_fraction=test_fraction, pretrained=pretrained))
 
 
@@ -261,7 +265,7 @@ def cv(
 
     run(data=data, model=model, folds=folds, fold=fold, group_by=group_by, recipe=recipe, task=task,
         device=device, seed=seed, out=out_dir, weights=weights, quiet=quiet,
-        overrides=_overrides(epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
+        overrides=_overrides(set_, epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
                              optimizer=optimizer, pretrained=pretrained))
 
 
@@ -285,7 +289,11 @@ def benchmark(
 
     Example: `btc benchmark --device cpu --models resnet18,dsconv_cbam --image-size 64 --json out.json`
     """
-    raise NotImplementedYet("benchmark")
+    from btc.bench.benchmark import benchmark_command
+
+    benchmark_command(models_, device=device, batch_size=batch_size, image_size=image_size, amp=amp,
+                      channels_last=channels_last, compile=compile_, iters=iters, warmup=warmup,
+                      json_file=json_file)
 
 
 @app.command()

@@ -171,9 +171,10 @@ def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run_dir: P
     extra = {**provenance(data, device), "task": data.task, "protocol": protocol, "initial_weights": origin}
     save_config(config, run_dir / CONFIG, extra)
     write_split(run_dir, data, roles)
-    train = data.split(roles == "train", config, quiet)
-    val = data.split(roles == "val", config, quiet) if (roles == "val").any() else None
-    test = data.split(roles == "test", config, quiet)
+    # uint8 images go to the GPU once (7,000 images at 256 px are 460 MB): no per-batch copies
+    train = data.split(roles == "train", config, quiet).to(device)
+    val = data.split(roles == "val", config, quiet).to(device) if (roles == "val").any() else None
+    test = data.split(roles == "test", config, quiet).to(device)
     if not len(train) or not len(test):
         raise BtcError("the split leaves no training or no test image")
     checkpoint_extra = {"config": config.to_dict(), "classes": data.classes, "task": data.task}
@@ -197,6 +198,6 @@ def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run_dir: P
     best = torch.load(run_dir / BEST, map_location=device, weights_only=True)
     trainer.model.load_state_dict(best["model"])
     probs = trainer.predict(test)
-    metrics = write_evaluation(run_dir, test.paths, test.targets.numpy(), probs, data.classes)
+    metrics = write_evaluation(run_dir, test.paths, test.targets.cpu().numpy(), probs, data.classes)
     write_run_plots(run_dir)
     return metrics

@@ -45,6 +45,10 @@ class TensorSplit:
     def __len__(self) -> int:
         return len(self.paths)
 
+    def to(self, device: torch.device) -> TensorSplit:
+        """The split with its images and targets on `device` (a no-op on the CPU)."""
+        return TensorSplit(self.images.to(device), self.targets.to(device), self.paths)
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
@@ -112,6 +116,7 @@ class Trainer:
 
     def _inputs(self, split: TensorSplit, index: torch.Tensor, train: bool,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        index = index.to(split.images.device)
         images = split.images[index].to(self.device, non_blocking=True)
         targets = split.targets[index].to(self.device, non_blocking=True)
         x = self.preprocess(images, train=train, generator=generator)
@@ -208,7 +213,7 @@ class Trainer:
                    "val_loss": float("nan"), "val_accuracy": float("nan")}
             if val is not None and len(val):
                 probs = self.predict(val)
-                targets = val.targets.numpy()
+                targets = val.targets.cpu().numpy()
                 row["val_loss"] = float(F.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-12)),
                                                    torch.from_numpy(targets)))
                 row["val_accuracy"] = float((probs.argmax(1) == targets).mean())

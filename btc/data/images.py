@@ -35,10 +35,66 @@ def read_image(path: str | Path, *, grayscale: bool = False) -> np.ndarray:
         raise ImageReadError(f"{path}: cannot read ({e.strerror or e})") from None
     if data.size == 0:
         raise ImageReadError(f"{path}: empty file")
+    problem = truncation_problem(data)
+    if problem and not data[:4].tobytes().startswith(_JPEG):
+        # Checked before decoding so that libpng does not print its own error on stderr.
+        raise ImageReadError(f"{path}: {problem}")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
-        raise ImageReadError(f"{path}: not a decodable image")
+        raise ImageReadError(f"{path}: {undecodable_reason(data)}")
+    if problem and _JPEG_EOI not in data.tobytes():
+        # OpenCV 4 decodes a truncated JPEG (grey bottom rows) with only a libjpeg warning.
+        raise ImageReadError(f"{path}: {problem}")
     return to_grayscale(image) if grayscale else image
+
+
+_JPEG = b"\xff\xd8\xff"
+_JPEG_EOI = b"\xff\xd9"
+_PNG = b"\x89PNG\r\n\x1a\n"
+_MAGIC = (
+    (_JPEG, "JPEG"), (_PNG, "PNG"), (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+    (b"GIF8", "GIF"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+)
+
+
+def image_format(data: bytes | np.ndarray) -> str | None:
+    """The image format named by a file's magic bytes (JPEG, PNG, BMP, TIFF, …), or None."""
+    head = bytes(data[:16]) if isinstance(data, np.ndarray) else data[:16]
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+
+
+def truncation_problem(data: bytes | np.ndarray) -> str | None:
+    """'truncated JPEG …' / 'truncated PNG …' when the file stops before its end marker, else None.
+
+    A JPEG must end with the end-of-image marker FFD9 (trailing NUL or whitespace padding
+    allowed; true of every file of the Kaggle set); a PNG must contain its IEND chunk.
+    """
+    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    kind = image_format(raw)
+    if kind == "JPEG" and not raw.rstrip(b"\x00\r\n\t ").endswith(_JPEG_EOI):
+        return "truncated JPEG (no end-of-image marker)"
+    if kind == "PNG" and b"IEND" not in raw:
+        return "truncated PNG (no IEND chunk)"
+    return None
+
+
+def undecodable_reason(data: bytes | np.ndarray) -> str:
+    """Why OpenCV could not decode `data`, in words (for skip lists and error lines)."""
+    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    if not raw:
+        return "empty file"
+    problem = truncation_problem(raw)
+    if problem:
+        return problem
+    kind = image_format(raw)
+    if kind:
+        return f"corrupt {kind} (cannot be decoded)"
+    sample = raw[:512]
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in sample):
+        return "not an image (a text file)"
+    return "not a decodable image (unknown format)"
 
 
 def to_grayscale(image: np.ndarray) -> np.ndarray:

@@ -1,0 +1,330 @@
+"""`btc prepare figshare`: the Figshare brain-tumour dataset of Cheng et al. (MATLAB v7.3 files).
+
+Each `<id>.mat` is an HDF5 file holding the struct `cjdata`: `image` (int16, 512×512 for most
+slices), `label` (1 meningioma, 2 glioma, 3 pituitary), `PID` (patient id as uint16 character
+codes), `tumorBorder` and `tumorMask`. `cvind.mat` (anywhere under SRC) holds the author's
+patient-wise 5-fold split: `cvind[i-1]` is the fold (1–5) of `i.mat`.
+
+Written per slice (`<id>` = the file's stem):
+- `images/<label>/<id>.png`: uint8, the slice windowed to its own [min, max] (`to_uint8`),
+  resized to `--size` if needed. Manifest `sha256`/`phash` are of this image.
+- `masks/<label>/<id>.png` (`mask_path`): the tumour mask as 0/255, resized with nearest
+  neighbour.
+- with `--16bit`: `images16/<label>/<id>.png` (`image16_path`), the raw pixels, lossless, at the
+  original size: a 16-bit PNG whose values equal the int16 image (stored as their uint16 bit
+  pattern, which is the same number for the non-negative values MRI slices hold; read with
+  `cv2.IMREAD_UNCHANGED` and `.view(np.int16)` for the exact int16 in every case).
+
+Orientation: h5py returns MATLAB arrays transposed; images and masks are written in MATLAB's
+orientation (`array.T`), i.e. as `imshow(cjdata.image)` shows them.
+
+Manifest: `label` is the class name shared with the Kaggle set (1 → meningioma, 2 → glioma,
+3 → pituitary), `patient_id` the decoded `PID`, `fold` from cvind.mat (empty without it),
+`split` empty (the protocol uses the folds). `--no-tumor DIR` merges a folder of no-tumour images
+as in paper 003: each is read as grayscale uint8, resized to `--size` and written to
+`images/notumor/` with `source: folder`, `orig_path` `<DIR name>/<path inside DIR>` and no fold.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from btc.errors import BtcError
+
+from .images import ImageReadError, read_image, to_grayscale, to_uint8
+from .prepare_common import (
+    Skipped,
+    Stage,
+    error_reason,
+    fingerprint,
+    finish,
+    list_files,
+    ordered_classes,
+    parallel_map,
+    presence_tasks,
+    rel_posix,
+    resize_square,
+    unique_names,
+    write_image,
+)
+
+LABELS = {1: "meningioma", 2: "glioma", 3: "pituitary"}
+CVIND = "cvind.mat"
+
+
+class MatFileError(BtcError):
+    """A .mat file that is not a usable Figshare slice; the message is the reason alone."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _not_hdf5_reason(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(128)
+    except OSError as e:
+        return f"cannot read ({e.strerror or e})"
+    if not head:
+        return "empty file"
+    if head.startswith(b"MATLAB 5.0 MAT-file"):
+        return "MATLAB v5 .mat file, not v7.3/HDF5 (re-save it in MATLAB with save(name, '-v7.3'))"
+    return "not a MATLAB v7.3 (HDF5) .mat file"
+
+
+def _open(path: Path) -> h5py.File:
+    try:
+        if not h5py.is_hdf5(path):
+            raise MatFileError(_not_hdf5_reason(path))
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise MatFileError(f"corrupt HDF5 file ({e})") from None
+
+
+def _decode_chars(dataset: h5py.Dataset) -> str:
+    if dataset.attrs.get("MATLAB_empty"):
+        return ""
+    codes = np.asarray(dataset[()]).ravel()
+    return "".join(chr(int(c)) for c in codes if int(c)).strip()
+
+
+def read_cjdata(path: str | Path) -> dict[str, Any]:
+    """`cjdata` of one Figshare file: image (MATLAB orientation), label, pid, mask.
+
+    Raises `MatFileError` (a `BtcError`) whose message says what is wrong with the file.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        if "cjdata" not in f:
+            found = ", ".join(sorted(k for k in f.keys() if not k.startswith("#"))) or "nothing"
+            raise MatFileError(f"no 'cjdata' struct (found: {found})")
+        cj = f["cjdata"]
+        if not isinstance(cj, h5py.Group):
+            raise MatFileError("'cjdata' is not a struct")
+        for field in ("image", "label"):
+            if field not in cj:
+                raise MatFileError(f"cjdata has no '{field}'")
+        try:
+            image = np.asarray(cj["image"][()]).T
+            label_value = np.asarray(cj["label"][()]).ravel()
+            pid = _decode_chars(cj["PID"]) if "PID" in cj else ""
+            mask = np.asarray(cj["tumorMask"][()]).T if "tumorMask" in cj else None
+        except (OSError, KeyError, TypeError, ValueError) as e:
+            raise MatFileError(f"unreadable cjdata ({e})") from None
+    if image.ndim != 2 or image.size == 0:
+        raise MatFileError(f"cjdata.image is not a 2-D image (shape {image.shape})")
+    if label_value.size != 1 or int(label_value[0]) not in LABELS or label_value[0] != int(label_value[0]):
+        raise MatFileError(f"cjdata.label {label_value.tolist()} is not 1 (meningioma), 2 (glioma) or 3 (pituitary)")
+    if mask is not None and mask.shape != image.shape:
+        mask = None
+    return {"image": image, "label": int(label_value[0]), "pid": pid, "mask": mask}
+
+
+def read_cvind(path: str | Path) -> np.ndarray:
+    """Folds of cvind.mat (1-based values; index i-1 ↔ file i.mat)."""
+    path = Path(path)
+    with _open(path) as f:
+        if "cvind" not in f:
+            raise MatFileError("no 'cvind' variable")
+        values = np.asarray(f["cvind"][()]).ravel()
+    return values.astype(np.int64)
+
+
+def to_uint16_bits(image: np.ndarray) -> np.ndarray:
+    """Raw pixels as uint16 for a lossless 16-bit PNG (int16 keep their bit pattern)."""
+    if image.dtype == np.uint16:
+        return image
+    if image.dtype == np.int16:
+        return image.view(np.uint16)
+    if np.issubdtype(image.dtype, np.integer) and image.min() >= 0 and image.max() <= 65535:
+        return image.astype(np.uint16)
+    return np.clip(np.round(image.astype(np.float64)), 0, 65535).astype(np.uint16)
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def _slice_one(task: dict[str, Any]) -> dict[str, Any]:
+    src = Path(task["src"])
+    try:
+        data = read_cjdata(src)
+    except (MatFileError, OSError) as e:
+        return {"ok": False, "key": task["key"], "reason": error_reason(e, src)}
+    stage, stem, size = Path(task["stage"]), task["stem"], task["size"]
+    image, label = data["image"], LABELS[data["label"]]
+    row: dict[str, Any] = {
+        "path": f"images/{label}/{stem}.png", "label": label, "split": "", "patient_id": data["pid"],
+        "source": "figshare", "orig_path": task["key"],
+    }
+    row.update(write_image(stage / row["path"], resize_square(to_uint8(image), size)))
+    row["mask_path"] = ""
+    if data["mask"] is not None:
+        mask = ((data["mask"] > 0) * 255).astype(np.uint8)
+        row["mask_path"] = f"masks/{label}/{stem}.png"
+        write_image(stage / row["mask_path"], resize_square(mask, size, nearest=True))
+    if task["bit16"]:
+        row["image16_path"] = f"images16/{label}/{stem}.png"
+        write_image(stage / row["image16_path"], to_uint16_bits(image))
+    if task["with_folds"]:
+        row["fold"] = task["fold"]
+    row.update({"orig_height": int(image.shape[0]), "orig_width": int(image.shape[1]),
+                "mat_label": data["label"]})
+    return {"ok": True, "key": task["key"], "fp": task["fp"], "row": row}
+
+
+def _notumor_one(task: dict[str, Any]) -> dict[str, Any]:
+    src = Path(task["src"])
+    try:
+        image = read_image(src)
+    except (ImageReadError, OSError) as e:
+        return {"ok": False, "key": task["key"], "reason": error_reason(e, src)}
+    gray = to_uint8(to_grayscale(image))
+    row: dict[str, Any] = {
+        "path": task["path"], "label": "notumor", "split": "", "patient_id": "", "source": "folder",
+        "orig_path": task["orig"],
+    }
+    row.update(write_image(Path(task["stage"]) / task["path"], resize_square(gray, task["size"])))
+    row["mask_path"] = ""
+    if task["bit16"]:
+        row["image16_path"] = ""
+    if task["with_folds"]:
+        row["fold"] = None
+    row.update({"orig_height": int(image.shape[0]), "orig_width": int(image.shape[1]), "mat_label": ""})
+    return {"ok": True, "key": task["key"], "fp": task["fp"], "row": row}
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _folder(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise BtcError(f"{path}: no such folder ({what})")
+    if not path.is_dir():
+        raise BtcError(f"{path}: not a folder ({what})")
+    try:
+        next(iter(path.iterdir()), None)
+    except OSError as e:
+        raise BtcError(f"{path}: cannot read folder ({e.strerror or e})") from None
+    return path
+
+
+def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, workers: int | None = None,
+                     bit16: bool = False, no_tumor: str | Path | None = None,
+                     quiet: bool = False) -> dict[str, Any]:
+    """Write the Figshare `.mat` slices under `src` (and optional no-tumour images) to `out`."""
+    started = time.monotonic()
+    src, out = _folder(Path(src), "Figshare .mat files"), Path(out)
+    if size < 8:
+        raise BtcError(f"--size {size}: must be at least 8")
+    nt = _folder(Path(no_tumor), "--no-tumor") if no_tumor is not None else None
+    out_abs = out.absolute()
+    exclude = [out_abs, out_abs.with_name(out_abs.name + ".partial")]
+    skipped: list[Skipped] = []
+    files = list_files(src, skipped, src, exclude)
+    mats = [f for f in files if f.suffix.lower() == ".mat" and f.name.lower() != CVIND]
+    cvind_files = [f for f in files if f.name.lower() == CVIND]
+    for f in files:
+        if f.suffix.lower() != ".mat":
+            skipped.append(Skipped(rel_posix(f, src), "not a .mat file"))
+    folds: np.ndarray | None = None
+    if cvind_files:
+        try:
+            folds = read_cvind(cvind_files[0])
+        except (MatFileError, OSError) as e:
+            skipped.append(Skipped(rel_posix(cvind_files[0], src), f"folds not used: {error_reason(e)}"))
+        for extra in cvind_files[1:]:
+            skipped.append(Skipped(rel_posix(extra, src), f"another {CVIND}; the first one is used"))
+    if not mats and nt is None:
+        raise BtcError(f"{src}: no .mat files found")
+    with_folds = folds is not None
+
+    def fold_of(stem: str) -> int | None:
+        if folds is None or not stem.isdigit() or not 1 <= int(stem) <= len(folds):
+            return None
+        return int(folds[int(stem) - 1])
+
+    stage = Stage(out, source="figshare", params={"size": size, "bit16": bit16, "folds": with_folds,
+                                                  "method": "figshare/v1"},
+                  inputs=[src] + ([nt] if nt else []))
+    try:
+        rows: list[dict[str, Any]] = []
+        keys: list[str] = []
+        todo_mat: list[dict[str, Any]] = []
+        todo_nt: list[dict[str, Any]] = []
+
+        def consider(key: str, path: Path, *extra: object) -> str | None:
+            try:
+                fp = fingerprint(path, *extra)
+            except OSError as e:
+                skipped.append(Skipped(key, error_reason(e)))
+                return None
+            row = stage.cached(key, fp)
+            if row is not None:
+                rows.append(row)
+                keys.append(key)
+                return None
+            return fp
+
+        stems = unique_names([m.stem for m in mats], [m.parent.name for m in mats])
+        for mat, stem in zip(mats, stems, strict=True):
+            key = rel_posix(mat, src)
+            fold = fold_of(mat.stem)
+            fp = consider(key, mat, fold, bit16)
+            if fp is not None:
+                todo_mat.append({"src": str(mat), "key": key, "fp": fp, "stem": stem, "stage": str(stage.dir),
+                                 "size": size, "bit16": bit16, "fold": fold, "with_folds": with_folds})
+        if nt is not None:
+            images = list_files(nt, skipped, nt.parent, exclude)
+            nt_stems = unique_names([p.stem for p in images], [p.suffix for p in images])
+            for img, stem in zip(images, nt_stems, strict=True):
+                orig = rel_posix(img, nt.parent)
+                key = f"notumor:{orig}"
+                fp = consider(key, img, bit16)
+                if fp is not None:
+                    todo_nt.append({"src": str(img), "key": key, "orig": orig, "fp": fp,
+                                    "path": f"images/notumor/{stem}.png", "stage": str(stage.dir),
+                                    "size": size, "bit16": bit16, "with_folds": with_folds})
+        for fn, todo, what in ((_slice_one, todo_mat, "prepare figshare"), (_notumor_one, todo_nt, "no-tumour images")):
+            if not todo:
+                continue
+            for result in parallel_map(fn, todo, workers=workers, description=what, quiet=quiet):
+                if result["ok"]:
+                    stage.record(result["key"], result["fp"], result["row"])
+                    rows.append(result["row"])
+                    keys.append(result["key"])
+                else:
+                    key = result["key"]
+                    skipped.append(Skipped(key.removeprefix("notumor:"), result["reason"]))
+        classes = ordered_classes(r["label"] for r in rows)
+        command = f"btc prepare figshare {src} {out} --size {size}" + (" --16bit" if bit16 else "") + (
+            f" --no-tumor {nt}" if nt else "")
+        extra: dict[str, Any] = {"preprocessing": {
+            "image": "int16 slice windowed to its [min, max] → uint8 PNG, MATLAB orientation, "
+                     f"resized to {size}x{size} when needed",
+            "mask": "tumorMask → 0/255 PNG (nearest neighbour)",
+            "labels": {str(k): v for k, v in LABELS.items()},
+        }}
+        if bit16:
+            extra["preprocessing"]["image16"] = ("raw pixels, lossless 16-bit PNG at the original size "
+                                                 "(int16 bit pattern; equal values for non-negative pixels)")
+        if with_folds:
+            extra["folds"] = {"column": "fold", "source": rel_posix(cvind_files[0], src),
+                              "values": sorted({int(v) for v in folds}),
+                              "note": "cvind[i-1] is the official patient-wise fold of i.mat"}
+        if nt is not None:
+            extra["provenance_no_tumor"] = str(nt.resolve())
+        summary = finish(stage, rows, keys, src=src, command=command,
+                         params={"size": size, "bit16": bit16, "no_tumor": str(nt) if nt else None},
+                         classes=classes, tasks=presence_tasks(classes), skipped=skipped, extra=extra,
+                         quiet=quiet, started=started)
+        return summary
+    finally:
+        stage.close()
+
+
+__all__ = ["prepare_figshare", "read_cjdata", "read_cvind", "to_uint16_bits", "LABELS"]

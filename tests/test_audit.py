@@ -1,0 +1,202 @@
+"""`btc audit`: exact/near duplicate groups, leakage across splits/classes/folds, patients, JSON."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from btc.cli import main
+from btc.data.audit import (
+    NEAR_THRESHOLD,
+    audit_frame,
+    dedup_split,
+    duplicate_components,
+    near_pairs,
+)
+from btc.data.images import hamming, phash64, pixel_sha256
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SAMPLE = DATA / "kaggle-original-sample"
+
+
+def run_cli(args: list[str], capfd) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(args)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+def row(path: str, label: str, split: str, sha: str, phash: str, **extra) -> dict:
+    return {"path": path, "label": label, "split": split, "patient_id": extra.pop("patient_id", ""),
+            "source": "phantom", "orig_path": path, "height": 8, "width": 8,
+            "sha256": sha * 64 if len(sha) == 1 else sha, "phash": phash, **extra}
+
+
+def flip(h: str, bits: int) -> str:
+    """`h` with its `bits` lowest bits flipped."""
+    return f"{int(h, 16) ^ ((1 << bits) - 1):016x}"
+
+
+H1, H2 = "f0f0f0f0f0f0f0f0", "0123456789abcdef"
+
+
+def test_exact_near_groups_and_leakage():
+    df = pd.DataFrame([
+        row("a", "glioma", "train", "1", H1),
+        row("b", "glioma", "test", "1", H1),             # exact copy of a, other split
+        row("c", "glioma", "train", "2", flip(H1, 2)),   # near a (2 bits)
+        row("d", "meningioma", "test", "3", H2),
+        row("e", "pituitary", "test", "4", flip(H2, 4)),  # near d, other class
+        row("f", "notumor", "train", "5", flip(H2, 40)),  # unrelated
+    ])
+    r = audit_frame(df)
+    assert r["images"] == 6
+    assert r["exact"]["groups"] == 1 and r["exact"]["files"] == 2 and r["exact"]["cross_split_groups"] == 1
+    assert r["exact"]["list"][0]["paths"] == ["a", "b"] and r["exact"]["list"][0]["splits"] == ["train", "test"]
+    near = r["near"]
+    assert near["threshold"] == NEAR_THRESHOLD == 4
+    assert near["groups"] == 2 and near["files"] == 5
+    assert near["cross_split_groups"] == 1 and near["cross_class_groups"] == 1
+    g = {tuple(x["paths"]): x for x in near["list"]}
+    assert g[("a", "b", "c")]["max_distance"] == 2 and g[("d", "e")]["max_distance"] == 4
+    assert g[("d", "e")]["labels"] == ["meningioma", "pituitary"] and g[("d", "e")]["cross_class"]
+    # a stricter threshold drops the 4-bit pair
+    strict = audit_frame(df, threshold=2)["near"]
+    assert strict["groups"] == 1 and strict["list"][0]["paths"] == ["a", "b", "c"]
+    assert r["classes"] == {"glioma": 3, "meningioma": 1, "notumor": 1, "pituitary": 1}
+
+
+def test_dedup_split_keeps_groups_on_one_side():
+    df = pd.DataFrame([
+        row("a", "glioma", "train", "1", H1), row("b", "glioma", "test", "1", H1),
+        row("c", "glioma", "test", "2", flip(H1, 2)), row("d", "glioma", "train", "3", H2),
+        row("e", "glioma", "train", "4", flip(H2, 2)), row("f", "glioma", "test", "5", flip(H2, 4)),
+        row("g", "glioma", "test", "6", flip(H2, 30)),
+    ])
+    split = dedup_split(df)
+    assert list(split) == ["test", "test", "test", "train", "train", "train", "test"]
+    for rows in duplicate_components(df):
+        assert split.iloc[rows].nunique() == 1
+    tie = pd.DataFrame([row("a", "x", "train", "1", H1), row("b", "x", "test", "1", H1)])
+    assert list(dedup_split(tie)) == ["train", "train"]
+
+
+def test_original_fingerprints_also_link_images():
+    # prepared pixels differ (different crops) but the originals are the same image
+    df = pd.DataFrame([
+        row("a", "x", "train", "1", H1, orig_sha256="9" * 64, orig_phash=H2),
+        row("b", "x", "test", "2", flip(H1, 20), orig_sha256="9" * 64, orig_phash=H2),
+        row("c", "x", "test", "3", flip(H1, 40), orig_sha256="8" * 64, orig_phash=flip(H2, 2)),
+    ])
+    r = audit_frame(df)
+    assert r["exact"]["groups"] == 1 and r["exact"]["list"][0]["paths"] == ["a", "b"]
+    assert r["near"]["groups"] == 1 and r["near"]["list"][0]["paths"] == ["a", "b", "c"]
+    assert r["near"]["list"][0]["max_distance_orig"] == 2
+
+
+def test_patients_folds_and_sizes():
+    df = pd.DataFrame([
+        row("a", "x", "train", "1", H1, patient_id="MR049453", fold=1, orig_height=512, orig_width=512),
+        row("b", "x", "test", "2", flip(H1, 30), patient_id="MR049453", fold=1, orig_height=512, orig_width=512),
+        row("c", "x", "train", "3", H2, patient_id="MR049453B", fold=2, orig_height=256, orig_width=256),
+        row("d", "x", "train", "4", flip(H2, 2), patient_id="P7", fold=3, orig_height=256, orig_width=300),
+        row("e", "x", "train", "5", flip(H2, 30), patient_id="", fold=None, orig_height=256, orig_width=300),
+    ])
+    r = audit_frame(df)
+    p = r["patients"]
+    assert p["with_id"] == 4 and p["ids"] == 3
+    assert p["cross_split"] == 1 and p["cross_split_ids"] == ["MR049453"]
+    assert p["cross_fold"] == 0 and p["similar_ids"] == [["MR049453", "MR049453B"]]
+    assert r["near"]["cross_fold_groups"] == 1  # c (fold 2) ~ d (fold 3)
+    assert r["sizes"]["basis"] == "original"
+    assert list(r["sizes"]["histogram"].items()) == [("300x256", 2), ("512x512", 2), ("256x256", 1)]
+
+
+def test_near_pairs_matches_brute_force():
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 2**63, size=300, dtype=np.uint64)
+    hashes[10] = hashes[3] ^ np.uint64(0b111)
+    hashes[200] = hashes[3]
+    pairs = {(int(i), int(j)) for i, j, _ in near_pairs(hashes, 6, chunk=64)}
+    brute = {(i, j) for i, j in itertools.combinations(range(300), 2)
+             if bin(int(hashes[i]) ^ int(hashes[j])).count("1") <= 6}
+    assert pairs == brute and (3, 10) in pairs and (3, 200) in pairs
+
+
+def _tiny_dataset(root: Path) -> None:
+    from btc.data.manifest import write_dataset_yaml, write_manifest
+
+    rows = []
+    rng = np.random.default_rng(1)
+    base = (rng.random((32, 32)) * 255).astype(np.uint8)
+    for name, split, image in [("a", "train", base), ("b", "test", base), ("c", "test", 255 - base)]:
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "images" / f"{name}.png"), image)
+        rows.append(row(f"images/{name}.png", "glioma", split, pixel_sha256(image), phash64(image)))
+    write_manifest(pd.DataFrame(rows), root)
+    write_dataset_yaml(root, {"name": "tiny", "classes": ["glioma"],
+                              "skipped": [{"path": "x.jpg", "reason": "empty file"}]})
+
+
+def test_cli_json_object(tmp_path, capfd):
+    _tiny_dataset(tmp_path / "d")
+    code, out, err = run_cli(["audit", str(tmp_path / "d"), "--json"], capfd)
+    assert code == 0, err
+    r = json.loads(out)
+    for key in ("images", "exact", "near", "patients", "skipped"):
+        assert key in r
+    for section in ("exact", "near"):
+        for key in ("groups", "files", "cross_split_groups", "cross_class_groups", "list"):
+            assert key in r[section]
+    assert r["near"]["threshold"] == NEAR_THRESHOLD
+    assert {"with_id", "cross_split"} <= set(r["patients"])
+    assert r["images"] == 3 and r["exact"]["groups"] == 1 and r["exact"]["cross_split_groups"] == 1
+    assert r["exact"]["list"][0] == {"paths": ["images/a.png", "images/b.png"], "splits": ["train", "test"],
+                                     "labels": ["glioma", "glioma"], "cross_split": True, "cross_class": False}
+    assert r["skipped"] == [{"path": "x.jpg", "reason": "empty file"}]
+    code, out, _ = run_cli(["audit", str(tmp_path / "d"), "--json", "--threshold", "0"], capfd)
+    assert json.loads(out)["near"]["threshold"] == 0
+    code, out, _ = run_cli(["audit", str(tmp_path / "d")], capfd)
+    assert code == 0 and "1 exact-duplicate groups" in out and "skipped x.jpg: empty file" in out
+
+
+def test_cli_not_a_dataset_is_one_line(tmp_path, capfd):
+    code, _, err = run_cli(["audit", str(tmp_path / "nothing")], capfd)
+    assert code == 1 and err.startswith("error:") and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(["audit", str(tmp_path / "empty"), "--json"], capfd)
+    assert code == 1 and "not a prepared dataset" in err
+
+
+def test_threshold_on_the_real_sample(tmp_path):
+    """The documented threshold: known copies are within it, different images are not."""
+    if not SAMPLE.is_dir():
+        pytest.skip(f"{SAMPLE} not present (real Kaggle sample)")
+    from btc.data.kaggle import prepare_kaggle
+
+    out = tmp_path / "k"
+    prepare_kaggle(SAMPLE, out, size=64, workers=1, quiet=True)
+    m = pd.read_csv(out / "manifest.csv", dtype=str, keep_default_na=False)
+    r = audit_frame(m)
+    grouped = {frozenset(g["paths"]) for g in r["exact"]["list"] + r["near"]["list"]}
+    # images of different classes stay well outside the threshold, on either fingerprint
+    closest = min(min(hamming(a.phash, b.phash), hamming(a.orig_phash, b.orig_phash))
+                  for a, b in itertools.combinations(m.itertuples(), 2) if a.label != b.label)
+    assert closest >= NEAR_THRESHOLD + 4
+    # every near group is small (no chaining of unrelated images) and within one class
+    assert all(len(g["paths"]) <= 3 and not g["cross_class"] for g in r["near"]["list"])
+    assert r["near"]["groups"] == 5 and r["near"]["cross_split_groups"] == 4
+    for a, b in [("test/notumor/Te-no_0140", "train/notumor/Tr-no_0474"),   # copies, other margins
+                 ("test/notumor/Te-no_0080", "train/notumor/Tr-no_1264"),
+                 ("test/notumor/Te-no_0380", "train/notumor/Tr-no_0948"),
+                 ("test/pituitary/Te-pi_0060", "train/pituitary/Tr-pi_0720")]:  # adjacent slices
+        assert any({f"images/{a}.png", f"images/{b}.png"} <= g for g in grouped), (a, b)

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from btc import __version__
-from btc.errors import BtcError, Interrupted, NotImplementedYet
+from btc.errors import BtcError, Interrupted
 
 out = Console()
 err = Console(stderr=True)
@@ -255,6 +255,7 @@ def cv(
     device: str = typer.Option("auto", "--device"),
     seed: int = typer.Option(0, "--seed"),
     out_dir: Path | None = typer.Option(None, "--out", help="CV folder (default: runs/<model>-<task>-cv<k>-<time>)."),
+    set_: list[str] = typer.Option([], "--set", help="Override any recipe field: FIELD=VALUE (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Stratified (patient-grouped) K-fold cross-validation; resumes unfinished folds.
@@ -328,7 +329,9 @@ def predict(
 
     Example: `btc predict runs/dsconv/checkpoint-best.pt scans/ --cam cams/`
     """
-    raise NotImplementedYet("predict")
+    from btc.predict import predict_command as run
+
+    run(checkpoint, inputs, csv=csv, cam=cam, device=device, batch_size=batch_size)
 
 
 @app.command()
@@ -341,7 +344,9 @@ def export(
 
     Example: `btc export runs/dsconv/checkpoint-best.pt --onnx dsconv.onnx`
     """
-    raise NotImplementedYet("export")
+    from btc.export import export_command as run
+
+    run(checkpoint, onnx, opset=opset)
 
 
 @app.command()

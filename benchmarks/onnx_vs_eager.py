@@ -1,0 +1,107 @@
+"""CPU inference throughput: eager PyTorch vs ONNX Runtime, for resnet18 and dsconv_cbam.
+
+Each model (random weights, 4 classes, softmax included) is exported as `btc export` does
+(`btc.export.WithSoftmax`, TorchScript exporter at opset 17, dynamic batch) and timed at its
+paper input size, batch 1 and 8: `--warmup` untimed runs, then the median of `--iters` timed
+runs, reported as images/s. Both runtimes get the same number of threads (`--threads`).
+
+    python benchmarks/onnx_vs_eager.py --iters 10 --warmup 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from btc.export import WithSoftmax, _export  # noqa: E402
+from btc.models import create_model, get_spec  # noqa: E402
+
+
+def median_seconds(fn, warmup: int, iters: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default="resnet18,dsconv_cbam")
+    ap.add_argument("--batch-sizes", default="1,8")
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "onnx_vs_eager-cpu.json")
+    args = ap.parse_args()
+
+    import onnxruntime as ort
+
+    torch.set_num_threads(args.threads)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    options.inter_op_num_threads = 1
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models.split(","):
+            size = get_spec(name).input_size
+            torch.manual_seed(0)
+            module = WithSoftmax(create_model(name, 4, input_size=size)).eval()
+            path = Path(tmp) / f"{name}.onnx"
+            exporter = _export(module, torch.zeros(2, 3, size, size), path, 17)
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            for batch in (int(b) for b in args.batch_sizes.split(",")):
+                x = torch.randn(batch, 3, size, size)
+                xn = x.numpy()
+                with torch.inference_mode():
+                    eager = median_seconds(lambda m=module, x=x: m(x), args.warmup, args.iters)
+                    diff = float(abs(session.run(None, {"image": xn})[0] - module(x).numpy()).max())
+                onnx_s = median_seconds(lambda s=session, xn=xn: s.run(None, {"image": xn}), args.warmup, args.iters)
+                row = {"model": name, "input_size": size, "batch_size": batch,
+                       "eager_images_per_s": batch / eager, "ort_images_per_s": batch / onnx_s,
+                       "speedup": eager / onnx_s, "max_abs_diff": diff, "exporter": exporter}
+                rows.append(row)
+                print(f"{name:12s} {size}px batch {batch}: eager {row['eager_images_per_s']:8.1f} img/s  "
+                      f"ORT {row['ort_images_per_s']:8.1f} img/s  ×{row['speedup']:.2f}  (max diff {diff:.1e})")
+    result = {
+        "benchmark": "onnx_vs_eager", "device": "cpu", "cpu": cpu_name(), "threads": args.threads,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "onnxruntime": ort.__version__},
+        "iters": args.iters, "warmup": args.warmup, "statistic": "median",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "note": "random weights (throughput does not depend on them); machine shared with other jobs",
+        "results": rows,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The papers' baselines: torchvision networks with new heads, the frozen transfer models and
+the MLP.
+
+- `resnet18_transfer` (paper 004, §III-A): torchvision ResNet18, every pretrained weight frozen,
+  a new final fully connected layer trained. As in the PyTorch transfer-learning tutorial the
+  paper follows, freezing is `requires_grad=False`; BatchNorm layers keep their train/eval mode.
+- `mobilenet_v2` (paper 002, §3.3): MobileNetV2 without its classifier, frozen, then global
+  average pooling → dense 128 (ReLU) → dense classes. Paper 002 is Keras, where a frozen
+  (`trainable=False`) backbone also runs its BatchNorm in inference mode: the frozen features stay
+  in eval mode even when the model is put in train mode.
+- `mlp` (paper 002, §3.2, Fig. 5): the figure's layer sizes are not given in the text. A 224 px
+  3-channel image flattened is 150,528 inputs (77 M weights for a 512-unit layer), so the MLP
+  first average-pools the image to 32×32 (an area resize; the engine feeds replicated grayscale,
+  so no information across channels is lost), flattens 3·32·32 = 3,072 values and applies dense
+  512 → 256 → 128 (ReLU) → classes: ≈ 1.74 M parameters.
+- `resnet18`, `resnet34`, `resnet50`, `vgg16`, `resnext101` (32×8d), `googlenet` (no auxiliary
+  heads), `efficientnet_v2_s`, `densenet121`: torchvision builds with a `num_classes` head, the
+  networks paper 003 compares in Tables 2 and 5 (`resnet34` is Table 2's model 1).
+
+`pretrained=True` loads torchvision's ImageNet weights from the local torch hub cache (never the
+network) and replaces the classifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torchvision.models as tvm
+from torch import nn
+
+from btc.errors import BtcError
+from btc.models.pretrained import torchvision_weights
+from btc.models.registry import register_model
+
+
+def _torchvision(builder: Callable[..., nn.Module], weights: type[tvm.WeightsEnum],
+                 num_classes: int, pretrained: bool, head: str, **kwargs) -> nn.Module:
+    """A torchvision model with a `num_classes` head at dotted path `head` (a `nn.Linear`)."""
+    if not pretrained:
+        return builder(weights=None, num_classes=num_classes, **kwargs)
+    model = builder(weights=torchvision_weights(weights), **kwargs)
+    old = model.get_submodule(head)
+    parent, _, leaf = head.rpartition(".")
+    (model.get_submodule(parent) if parent else model).add_module(
+        leaf, nn.Linear(old.in_features, num_classes))
+    return model
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """Set `requires_grad=False` on every parameter of `module`."""
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+# --------------------------------------------------------------------------- paper 004
+
+
+@register_model("resnet18_transfer", paper="004", input_size=224, recipe="paper004",
+                cam_layer="layer4")
+def resnet18_transfer(num_classes: int, pretrained: bool = False) -> nn.Module:
+    """ResNet18, all layers frozen but a new final layer (paper 004): use with pretrained weights."""
+    model = tvm.resnet18(weights=torchvision_weights(tvm.ResNet18_Weights) if pretrained else None)
+    freeze(model)
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model
+
+
+# --------------------------------------------------------------------------- paper 002
+
+
+class MobileNetV2Transfer(nn.Module):
+    """Frozen MobileNetV2 features → GAP → dense `hidden` → ReLU → dense classes (paper 002 §3.3)."""
+
+    def __init__(self, num_classes: int, pretrained: bool = False, hidden: int = 128) -> None:
+        super().__init__()
+        weights = torchvision_weights(tvm.MobileNet_V2_Weights) if pretrained else None
+        self.features = freeze(tvm.mobilenet_v2(weights=weights).features)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Linear(1280, hidden)
+        self.act = nn.ReLU(inplace=True)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def train(self, mode: bool = True) -> MobileNetV2Transfer:
+        super().train(mode)
+        self.features.eval()  # Keras semantics: a frozen backbone runs BN in inference mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(self.pool(self.features(x)), 1)
+        return self.fc(self.act(self.fc1(x)))
+
+
+@register_model("mobilenet_v2", paper="002", input_size=224, recipe="paper002",
+                cam_layer="features")
+def mobilenet_v2(num_classes: int, pretrained: bool = False) -> nn.Module:
+    """Frozen MobileNetV2 + GAP + dense 128 + output (paper 002 §3.3): use with pretrained weights."""
+    return MobileNetV2Transfer(num_classes, pretrained)
+
+
+class MLP(nn.Module):
+    """Average-pool to `side`×`side` → flatten → dense `hidden`… (ReLU) → dense classes."""
+
+    def __init__(self, num_classes: int, in_chans: int = 3, side: int = 32,
+                 hidden: tuple[int, ...] = (512, 256, 128)) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(side)
+        self.flatten = nn.Flatten()
+        layers: list[nn.Module] = []
+        width = in_chans * side * side
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
+            width = h
+        self.hidden = nn.Sequential(*layers)
+        self.fc = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.hidden(self.flatten(self.pool(x))))
+
+
+@register_model("mlp", paper="002", input_size=224, recipe="paper002", cam_layer="pool")
+def mlp(num_classes: int, pretrained: bool = False) -> nn.Module:
+    """MLP baseline (paper 002 §3.2): 32×32 area-pooled input, dense 512-256-128, classes."""
+    if pretrained:
+        raise BtcError("mlp has no pretrained weights (paper 002 trains it from scratch); "
+                       "use --weights FILE")
+    return MLP(num_classes)
+
+
+# --------------------------------------------------------------------------- plain torchvision
+
+
+_PLAIN = {
+    # name: (builder, weights enum, head path, Grad-CAM layer, description)
+    "resnet18": (tvm.resnet18, tvm.ResNet18_Weights, "fc", "layer4",
+                 "torchvision ResNet18, all layers trainable (compare resnet18_transfer)"),
+    "resnet34": (tvm.resnet34, tvm.ResNet34_Weights, "fc", "layer4",
+                 "torchvision ResNet34 (paper 003, Table 2 model 1)"),
+    "resnet50": (tvm.resnet50, tvm.ResNet50_Weights, "fc", "layer4",
+                 "torchvision ResNet50 (paper 003, Table 5)"),
+    "vgg16": (tvm.vgg16, tvm.VGG16_Weights, "classifier.6", "features",
+              "torchvision VGG16 (paper 003, Table 5)"),
+    "resnext101": (tvm.resnext101_32x8d, tvm.ResNeXt101_32X8D_Weights, "fc", "layer4",
+                   "torchvision ResNeXt101 32x8d (paper 003, Table 5)"),
+    "googlenet": (tvm.googlenet, tvm.GoogLeNet_Weights, "fc", "inception5b",
+                  "torchvision GoogLeNet, no auxiliary heads (paper 003, Table 5)"),
+    "efficientnet_v2_s": (tvm.efficientnet_v2_s, tvm.EfficientNet_V2_S_Weights, "classifier.1",
+                          "features", "torchvision EfficientNetV2-S (paper 003, Table 5)"),
+    "densenet121": (tvm.densenet121, tvm.DenseNet121_Weights, "classifier", "features",
+                    "torchvision DenseNet121 (paper 003, Table 5)"),
+}
+
+
+def _make_plain(name: str) -> Callable[..., nn.Module]:
+    builder, weights, head, _, description = _PLAIN[name]
+
+    def build(num_classes: int, pretrained: bool = False) -> nn.Module:
+        extra = {}
+        if name == "googlenet" and not pretrained:
+            extra = {"aux_logits": False, "init_weights": True}
+        return _torchvision(builder, weights, num_classes, pretrained, head, **extra)
+
+    build.__name__ = name
+    build.__doc__ = f"{description}, with a new `{head}` head."
+    return build
+
+
+for _name, (_builder, _weights, _head, _cam, _description) in _PLAIN.items():
+    register_model(_name, paper="", input_size=224, recipe="paper003", cam_layer=_cam,
+                   description=_description)(_make_plain(_name))

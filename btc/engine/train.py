@@ -100,8 +100,7 @@ class Trainer:
         self.device = device
         self.preprocess = Preprocess.from_config(config)
         self.amp_dtype = amp_dtype(config, device)
-        self.memory_format = (torch.channels_last if device.type == "cuda" and config.channels_last == "on"
-                              else torch.contiguous_format)
+        self.memory_format = self._memory_format(model)
         self.model = model.to(device, memory_format=self.memory_format)
         self.forward = torch.compile(self.model) if config.compile else self.model
         self.optimizer = build_optimizer(self.model, config)
@@ -111,6 +110,18 @@ class Trainer:
         self.on_epoch = on_epoch or (lambda row: None)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = not config.deterministic
+
+    def _memory_format(self, model: nn.Module) -> torch.memory_format:
+        """channels_last on/off as configured; `auto` measures both once on CUDA (cached choice,
+        the same as `btc benchmark --channels-last auto`) and is contiguous on the CPU."""
+        if self.device.type != "cuda" or self.config.channels_last == "off":
+            return torch.contiguous_format
+        if self.config.channels_last == "on":
+            return torch.channels_last
+        from btc.bench.memory_format import preferred_memory_format
+
+        return preferred_memory_format(self.config.model, model, self.device, self.config.image_size,
+                                       self.config.batch_size, self.amp_dtype)
 
     # ------------------------------------------------------------------ batches
 

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btc.cli import main
 from btc.data.audit import (
     NEAR_THRESHOLD,
     audit_frame,
@@ -20,19 +19,12 @@ from btc.data.audit import (
     near_pairs,
 )
 from btc.data.images import hamming, phash64, pixel_sha256
+from tests.conftest import run_cli
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SAMPLE = DATA / "kaggle-original-sample"
 
 
-def run_cli(args: list[str], capfd) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capfd.readouterr()
-    return code, out, err
 
 
 def row(path: str, label: str, split: str, sha: str, phash: str, **extra) -> dict:

@@ -3,7 +3,13 @@
 import pandas as pd
 import pytest
 
-from btc.data.manifest import ManifestError, load_dataset, read_manifest, validate_manifest, write_manifest
+from btc.data.manifest import (
+    ManifestError,
+    load_dataset,
+    read_manifest,
+    validate_manifest,
+    write_manifest,
+)
 
 
 def _row(**changes):

@@ -9,22 +9,14 @@ import h5py
 import numpy as np
 import pytest
 
-from btc.cli import main
 from btc.data.figshare import LABELS, prepare_figshare, read_cjdata
 from btc.data.manifest import load_dataset
+from tests.conftest import run_cli
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SAMPLE = DATA / "figshare-sample"
 
 
-def run_cli(args: list[str], capfd) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capfd.readouterr()
-    return code, out, err
 
 
 def write_mat(path: Path, image: np.ndarray, label: float, pid: str, mask: np.ndarray | None = None) -> Path:

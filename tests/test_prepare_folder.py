@@ -8,20 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from btc.cli import main
 from btc.data.folder import load_labels, prepare_folder
 from btc.data.manifest import load_dataset
 from btc.errors import BtcError
-
-
-def run_cli(args: list[str], capfd) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capfd.readouterr()
-    return code, out, err
+from tests.conftest import run_cli
 
 
 def img(path: Path, seed: int, shape: tuple[int, ...] = (40, 50)) -> Path:

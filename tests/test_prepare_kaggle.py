@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btc.cli import main
 from btc.data import kaggle, prepare_common
 from btc.data.images import read_image
 from btc.data.kaggle import crop_box, prepare_kaggle, to_gray_uint8
 from btc.data.manifest import load_dataset
+from tests.conftest import run_cli
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SAMPLE = DATA / "kaggle-original-sample"
@@ -26,14 +26,6 @@ def need_sample() -> Path:
     return SAMPLE
 
 
-def run_cli(args: list[str], capfd) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capfd.readouterr()
-    return code, out, err
 
 
 def head_image(h: int = 120, w: int = 100, margin: int = 20, value: int = 160) -> np.ndarray:

@@ -6,7 +6,14 @@ import pytest
 import torch
 import torchvision.transforms.v2.functional as TF
 
-from btc.data.dataset import IMAGENET_MEAN, IMAGENET_STD, Preprocess, crop_batch, decode_resized, load_images
+from btc.data.dataset import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocess,
+    crop_batch,
+    decode_resized,
+    load_images,
+)
 from tests.conftest import shared_data
 
 

@@ -270,6 +270,30 @@ def cv(
                              optimizer=optimizer, pretrained=pretrained))
 
 
+@app.command("two-stage")
+def two_stage(
+    stage1: Path = typer.Argument(..., help="Stage-1 run or CV folder (e.g. --task presence)."),
+    stage2: Path = typer.Argument(..., help="Stage-2 run or CV folder (e.g. --task source or tumor_type)."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the chained evaluation."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Chain a presence model and a second-stage model on the same test images (paper 001, Fig. 2).
+
+    Stage 1 classifies every test image; the images it calls tumour go to stage 2. Metrics are
+    of the chained prediction (e.g. no_tumor / glioma / meningioma / pituitary). Train both
+    stages with the same --seed (and --folds): their test images then agree.
+
+    Example: `btc cv --data D --model resnesat --task presence --out runs/p` ,
+    `btc cv --data D --model resnesat --task tumor_type --out runs/t` , then
+    `btc two-stage runs/p runs/t --out runs/p+t`
+    """
+    from btc.engine.run import two_stage_command as run
+
+    run(stage1, stage2, out=out_dir, device=device, batch_size=batch_size, quiet=quiet)
+
+
 # --------------------------------------------------------------------------- benchmark / report
 
 

@@ -127,6 +127,7 @@ def test_sample_every_image_accounted_for(sample_prepared):
     assert set(ds.manifest["orig_path"]) == {p.relative_to(src).as_posix() for p in files}
     assert ds.classes == ["glioma", "meningioma", "notumor", "pituitary"]
     assert ds.info["tasks"]["presence"] == {"tumor": ["glioma", "meningioma", "pituitary"], "no_tumor": ["notumor"]}
+    assert ds.info["tasks"]["tumor_type"] == {c: [c] for c in ("glioma", "meningioma", "pituitary")}
     assert ds.info["counts"]["train"]["notumor"] == 31 and ds.info["counts"]["test"]["meningioma"] == 25
     m = ds.manifest
     assert (m["source"] == "kaggle").all() and set(m["split"]) == {"train", "test"}

@@ -40,13 +40,13 @@ from .images import ImageReadError, read_image, to_grayscale, to_uint8
 from .prepare_common import (
     Skipped,
     Stage,
+    default_tasks,
     error_reason,
     fingerprint,
     finish,
     list_files,
     ordered_classes,
     parallel_map,
-    presence_tasks,
     rel_posix,
     resize_square,
     unique_names,
@@ -320,7 +320,7 @@ def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, worke
             extra["provenance_no_tumor"] = str(nt.resolve())
         summary = finish(stage, rows, keys, src=src, command=command,
                          params={"size": size, "bit16": bit16, "no_tumor": str(nt) if nt else None},
-                         classes=classes, tasks=presence_tasks(classes), skipped=skipped, extra=extra,
+                         classes=classes, tasks=default_tasks(classes), skipped=skipped, extra=extra,
                          quiet=quiet, started=started)
         return summary
     finally:

@@ -21,8 +21,9 @@ grayscale uint8 PNG (resized to `--size`² when given) at `OUT/images/<same path
 
 This is paper 001's hierarchy: a presence task (tumour vs none) and a source task (primary vs
 secondary tumour) over the same images. Classes with no image are dropped from `classes` and
-from the tasks (a task left with fewer than two output classes is dropped); `presence` is added
-when the labels include `notumor` and a tumour class and the file defines no tasks.
+from the tasks (a task left with fewer than two output classes is dropped). When the file defines
+no tasks, `presence` is added when the labels include `notumor` and a tumour class, and
+`tumor_type` when they include two or more tumour classes as well (`default_tasks`).
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ from .manifest import SPLITS
 from .prepare_common import (
     Skipped,
     Stage,
+    default_tasks,
     error_reason,
     fingerprint,
     finish,
     list_files,
     parallel_map,
-    presence_tasks,
     rel_posix,
     resize_square,
     unique_names,
@@ -250,7 +251,7 @@ def _folder_one(task: dict[str, Any]) -> dict[str, Any]:
 def _final_classes_tasks(lm: LabelMap, labels: set[str]) -> tuple[list[str], dict[str, Any]]:
     classes = [c for c in lm.classes if c in labels] if lm.classes else sorted(labels)
     if lm.tasks is None:
-        return classes, presence_tasks(classes)
+        return classes, default_tasks(classes)
     tasks: dict[str, Any] = {}
     for task, mapping in lm.tasks.items():
         kept = {out: [x for x in labs if x in labels] for out, labs in mapping.items()}

@@ -48,13 +48,13 @@ from .prepare_common import (
     CLASS_ORDER,
     Skipped,
     Stage,
+    default_tasks,
     error_reason,
     fingerprint,
     finish,
     list_files,
     ordered_classes,
     parallel_map,
-    presence_tasks,
     rel_posix,
     resize_square,
     unique_names,
@@ -297,7 +297,7 @@ def prepare_kaggle(src: str | Path, out: str | Path, *, size: int = 256, workers
         }}
         return finish(stage, rows, keys, src=src, command=command,
                       params={"size": size, "pad": pad, "format": fmt, "dedup": dedup},
-                      classes=classes, tasks=presence_tasks(classes), skipped=skipped, flagged=flagged,
+                      classes=classes, tasks=default_tasks(classes), skipped=skipped, flagged=flagged,
                       extra=extra, dedup=dedup, quiet=quiet, started=started)
     finally:
         stage.close()

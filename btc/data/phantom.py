@@ -33,7 +33,8 @@ from btc.io import atomic_write_bytes
 from btc.progress import progress_bar
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
-TASKS = {"presence": {"tumor": ["glioma", "meningioma", "pituitary"], "no_tumor": ["notumor"]}}
+TASKS = {"presence": {"tumor": ["glioma", "meningioma", "pituitary"], "no_tumor": ["notumor"]},
+         "tumor_type": {"glioma": ["glioma"], "meningioma": ["meningioma"], "pituitary": ["pituitary"]}}
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:

@@ -110,12 +110,22 @@ def ordered_classes(labels: Iterable[str], order: Iterable[str] = CLASS_ORDER) -
     return known + sorted(present - set(known))
 
 
-def presence_tasks(classes: list[str]) -> dict[str, dict[str, list[str]]]:
-    """`presence: {tumor: [...], no_tumor: [notumor]}` when both tumour and notumor images exist."""
+def default_tasks(classes: list[str]) -> dict[str, dict[str, list[str]]]:
+    """Paper 001's two tasks, where the labels allow them (both need `notumor` and tumour images).
+
+    `presence: {tumor: [...], no_tumor: [notumor]}` and, with two or more tumour classes,
+    `tumor_type: {glioma: [glioma], ...}` over the tumour images only: the second stage of a
+    presence → type chain (`btc two-stage`). Paper 001's second stage is the tumour's source
+    (primary or metastasis), which needs metastasis labels (`btc prepare folder` with a labels
+    file); on the public datasets the tumour type takes its place.
+    """
     tumor = [c for c in classes if c in TUMOR_CLASSES]
-    if "notumor" in classes and tumor:
-        return {"presence": {"tumor": tumor, "no_tumor": ["notumor"]}}
-    return {}
+    if "notumor" not in classes or not tumor:
+        return {}
+    tasks = {"presence": {"tumor": tumor, "no_tumor": ["notumor"]}}
+    if len(tumor) >= 2:
+        tasks["tumor_type"] = {c: [c] for c in tumor}
+    return tasks
 
 
 def resize_square(image: np.ndarray, size: int | None, *, nearest: bool = False) -> np.ndarray:

@@ -38,9 +38,15 @@ def assign_folds(data: TaskData, out: Path, k: int, group_by: str, seed: int) ->
         if saved["path"].tolist() != data.rows["path"].tolist():
             raise BtcError(f"{out} holds a CV of other images; use another --out")
         return saved["fold"].to_numpy(dtype=int), str(saved["protocol"].iloc[0])
-    folds = kfold_assignments(data.rows, data.targets, k, group_by=group_by, seed=seed)
     official = group_by == "official" or (group_by == "auto" and "fold" in data.rows.columns
                                           and data.rows["fold"].notna().all())
+    if official:  # a per-image column: the same for every task already
+        folds = kfold_assignments(data.rows, data.targets, k, group_by="official", seed=seed)
+    else:  # drawn over the whole dataset, then restricted: the same folds for every task
+        manifest, labels = data.dataset_strata()
+        folds = kfold_assignments(manifest, labels, k, group_by=group_by, seed=seed)[data.positions]
+    if len(np.unique(folds)) < folds.max() + 1:
+        raise BtcError(f"task '{data.task}' has no image in some of the {k} folds; use fewer --folds")
     if official:
         protocol = "official folds"
     elif group_by != "none" and (data.rows["patient_id"] != "").any():

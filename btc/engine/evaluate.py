@@ -15,12 +15,15 @@ PREDICTIONS, METRICS = "predictions.csv", "metrics.json"
 
 
 def predictions_frame(paths: list[str], targets: np.ndarray, probs: np.ndarray,
-                      classes: list[str]) -> pd.DataFrame:
-    """One row per image: path, true label, predicted label, then `prob_<class>` columns."""
+                      classes: list[str], predicted: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per image: path, true label, predicted label (default: the arg-max), then
+    `prob_<class>` columns."""
+    if predicted is None:
+        predicted = probs.argmax(1) if len(probs) else np.zeros(0, dtype=int)
     frame = pd.DataFrame({
         "path": paths,
         "label": [classes[t] for t in targets],
-        "predicted": [classes[p] for p in probs.argmax(1)] if len(probs) else [],
+        "predicted": [classes[p] for p in predicted],
     })
     for i, name in enumerate(classes):
         frame[f"prob_{name}"] = probs[:, i] if len(probs) else []
@@ -28,10 +31,10 @@ def predictions_frame(paths: list[str], targets: np.ndarray, probs: np.ndarray,
 
 
 def write_evaluation(run_dir: Path, paths: list[str], targets: np.ndarray, probs: np.ndarray,
-                     classes: list[str]) -> dict[str, Any]:
+                     classes: list[str], predicted: np.ndarray | None = None) -> dict[str, Any]:
     """Write predictions.csv and metrics.json; return the metrics."""
-    metrics = compute_metrics(targets, probs, classes)
-    frame = predictions_frame(paths, targets, probs, classes)
+    metrics = compute_metrics(targets, probs, classes, predicted)
+    frame = predictions_frame(paths, targets, probs, classes, predicted)
     atomic_write(run_dir / PREDICTIONS,
                  lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n", float_format="%.8g"))
     atomic_write_json(run_dir / METRICS, metrics)

@@ -53,16 +53,18 @@ def roc_auc(y_true: np.ndarray, probs: np.ndarray) -> float | None:
     return float(roc_auc_score(y_true, probs, multi_class="ovr", average="macro", labels=list(range(n_classes))))
 
 
-def compute_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict[str, Any]:
+def compute_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str],
+                    y_pred: np.ndarray | None = None) -> dict[str, Any]:
     """All metrics of the run-folder contract (`metrics.json`) from true indices and probabilities.
 
-    `probs` is (N, C) with rows summing to 1; the prediction is its arg-max.
+    `probs` is (N, C) with rows summing to 1; the prediction is its arg-max unless `y_pred`
+    gives it (a two-stage chain decides stage by stage, not by the arg-max of the product).
     """
     y_true = np.asarray(y_true, dtype=int)
     probs = np.asarray(probs, dtype=float)
     n_classes = len(classes)
     labels = list(range(n_classes))
-    y_pred = probs.argmax(axis=1)
+    y_pred = probs.argmax(axis=1) if y_pred is None else np.asarray(y_pred, dtype=int)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )

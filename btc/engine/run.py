@@ -79,6 +79,25 @@ def cv_command(*, data: Path, model: str, folds: int, fold: int | None, group_by
     return result
 
 
+def two_stage_command(stage1: Path, stage2: Path, *, out: Path, device: str, batch_size: int,
+                      quiet: bool) -> dict[str, Any]:
+    from btc.engine.two_stage import two_stage
+
+    result = two_stage(stage1, stage2, out, device=device, batch_size=batch_size)
+    s1, s2 = result["stage1"], result["stage2"]
+    title = (f"two-stage {s1['model']} ({s1['task']}) → {s2['model']} ({s2['task']}), "
+             f"routing '{result['route']}': {result['images']} images, {result['routed_to_stage2']} "
+             f"routed to stage 2, {result['excluded']} excluded")
+    if "fold_results" in result:
+        rows = [(f"fold {k}", f["metrics"]) for k, f in zip(result["folds"], result["fold_results"], strict=True)]
+        rows += [("mean", result["mean"]), ("std", result["std"])]
+    else:
+        rows = [(str(out), result["metrics"])]
+    _print(metrics_table(title, rows), quiet)
+    _print(f"two-stage folder: {out} (two_stage.json)", quiet)
+    return result
+
+
 def _print(obj: Any, quiet: bool) -> None:
     if not quiet:
         out.print(obj)

@@ -43,18 +43,33 @@ class TaskData:
     classes: list[str]
     rows: pd.DataFrame                 # manifest rows of the task, in manifest order
     targets: np.ndarray                # int class index per row
+    positions: np.ndarray              # row number of each task image in the dataset manifest
     _images: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_dataset(cls, dataset: PreparedDataset, task: str) -> TaskData:
         classes, index = dataset.task_labels(task)
-        rows = dataset.manifest[dataset.manifest["label"].isin(list(index))].reset_index(drop=True)
+        selected = dataset.manifest["label"].isin(list(index)).to_numpy()
+        rows = dataset.manifest[selected].reset_index(drop=True)
         if rows.empty:
             raise BtcError(f"task '{task}' selects no image of {dataset.root}")
         present = sorted(set(rows["label"].map(index)))
         if len(present) < 2:
             raise BtcError(f"task '{task}' has images of only one class in {dataset.root}")
-        return cls(dataset, task, classes, rows, rows["label"].map(index).to_numpy(dtype=int))
+        return cls(dataset, task, classes, rows, rows["label"].map(index).to_numpy(dtype=int),
+                   np.flatnonzero(selected))
+
+    def dataset_strata(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The whole manifest and its dataset labels as integers, to draw test folds from.
+
+        Test folds and hold-outs are drawn over every image of the dataset, stratified by its
+        own label (finer than any task's classes), and then restricted to the task. So the
+        tasks of one dataset (presence, tumor_type, source, …) run with the same seed put every
+        image they share on the same side: a two-stage evaluation chains two models that were
+        both tested, never trained, on the image.
+        """
+        manifest = self.dataset.manifest
+        return manifest, pd.Categorical(manifest["label"], categories=self.dataset.classes).codes.astype(int)
 
     def images(self, size: int, interpolation: str, quiet: bool = False) -> torch.Tensor:
         """All task images as uint8 (N, 1, size, size), decoded once per size."""
@@ -83,7 +98,8 @@ def manifest_roles(data: TaskData, config: TrainConfig) -> tuple[np.ndarray, str
         return roles.astype(object), f"manifest split column '{column}'"
     if column != "split":
         raise BtcError(f"split column '{column}' is missing or lacks train and test rows")
-    test = holdout(rows, data.targets, config.test_fraction, seed=config.seed)
+    manifest, labels = data.dataset_strata()
+    test = holdout(manifest, labels, config.test_fraction, seed=config.seed)[data.positions]
     grouped = "patient-grouped " if (rows["patient_id"] != "").any() else ""
     return np.where(test, "test", "train").astype(object), f"seeded {grouped}stratified hold-out, test {config.test_fraction:g}"
 

@@ -1,0 +1,220 @@
+"""Paper 001's two-stage diagnosis: a presence model, then a second model on what it calls tumour.
+
+Paper 001 (§III, Fig. 2) trains two ResNeSAt models, one for the presence or absence of tumour
+(Table III) and one for the source of the tumour (Table IV), and then uses them "to sequentially
+classify the presence or absence of tumors and the type of tumor source on the new image". The
+paper reports each stage on its own test images only. `btc two-stage` evaluates the chain end to
+end, on the first stage's test images:
+
+1. stage 1 (e.g. `--task presence`) classifies every test image; its probabilities are read from
+   the run's own `predictions.csv`;
+2. the images it assigns to the *routing class* (the stage-1 class whose dataset labels hold
+   every label of stage 2's task: `tumor`) go on to stage 2 (e.g. `--task source` or
+   `tumor_type`), whose `checkpoint-best.pt` is run on every test image;
+3. the chained prediction is stage 1's class, or stage 2's class when stage 1 routed the
+   image on. The true class is read the same way from the image's dataset label. Probabilities,
+   for the AUC, are P(c) = p1(c) for a final stage-1 class and p1(route)·p2(c) for a stage-2
+   class.
+
+Both runs must be of the same dataset and test split: two `btc train` runs, or two `btc cv`
+folders whose folds agree on the images they share. Runs made with the same seed and fold
+count always agree, because test folds are drawn over the whole dataset
+(`TaskData.dataset_strata`). A tumour image whose label stage 2's task leaves out (no class to
+be right about) is counted in `excluded` and left out of the metrics.
+
+Output: a run folder (`predictions.csv`, `metrics.json`, `config.yaml`, plots) or, for CVs, a
+CV folder (`fold-k/…`, `cv.json` with mean ± std) that `btc report` reads like any other run,
+plus `two_stage.json` (the stages, routing class, counts and end-to-end metrics).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from btc.data.manifest import PreparedDataset, load_dataset
+from btc.engine.cv import CV_JSON, FOLDS, collect, fold_dir
+from btc.engine.evaluate import METRICS, read_predictions, write_evaluation
+from btc.engine.runs import CONFIG, SPLIT
+from btc.engine.train import BEST
+from btc.errors import BtcError
+from btc.io import atomic_write_json, atomic_write_yaml, read_yaml
+from btc.report.plots import write_run_plots
+
+SUMMARY = "two_stage.json"
+
+
+@dataclass(frozen=True)
+class Chain:
+    """How the two stages' classes combine into the chained classes."""
+
+    stage1_classes: list[str]
+    stage2_classes: list[str]
+    route: str                     # the stage-1 class whose images go on to stage 2
+    truth: dict[str, str]          # dataset label → chained class (labels absent: excluded)
+    stage2_labels: frozenset[str]  # the dataset labels of stage 2's task
+
+    @property
+    def classes(self) -> list[str]:
+        return [c for c in self.stage1_classes if c != self.route] + self.stage2_classes
+
+    def combine(self, p1: np.ndarray, p2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(chained probabilities (N, C), chained predictions (N,)) from the two stages' outputs."""
+        route = self.stage1_classes.index(self.route)
+        kept = [i for i in range(len(self.stage1_classes)) if i != route]
+        probs = np.concatenate([p1[:, kept], p1[:, [route]] * p2], axis=1)
+        first = p1.argmax(1)
+        stage1_pred = np.searchsorted(kept, first)  # index among the kept stage-1 classes
+        predicted = np.where(first == route, len(kept) + p2.argmax(1), stage1_pred)
+        return probs, predicted
+
+
+def make_chain(dataset: PreparedDataset, task1: str, task2: str) -> Chain:
+    classes1, index1 = dataset.task_labels(task1)
+    classes2, index2 = dataset.task_labels(task2)
+    owners = {classes1[index1[label]] if label in index1 else None for label in index2}
+    if len(owners) != 1 or None in owners:
+        raise BtcError(f"task '{task2}' cannot follow task '{task1}': its labels ({', '.join(index2)}) "
+                       f"must all belong to one class of '{task1}'")
+    route = owners.pop()
+    chained = [c for c in classes1 if c != route] + classes2
+    if len(set(chained)) < len(chained):
+        raise BtcError(f"tasks '{task1}' and '{task2}' share a class name: {chained}")
+    truth = {label: classes2[i] for label, i in index2.items()}
+    truth.update({label: classes1[i] for label, i in index1.items() if classes1[i] != route})
+    return Chain(classes1, classes2, route, truth, frozenset(index2))
+
+
+# --------------------------------------------------------------------------- run folders
+
+
+def _run_info(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / CONFIG
+    if not path.is_file():
+        raise BtcError(f"{run_dir}: not a btc run folder (no {CONFIG})")
+    if not (run_dir / METRICS).is_file():
+        raise BtcError(f"{run_dir}: the run has not finished (no {METRICS}); resume it with --resume")
+    return read_yaml(path) or {}
+
+
+def _test_paths(run_dir: Path) -> set[str]:
+    split = pd.read_csv(run_dir / SPLIT, keep_default_na=False)
+    return set(split.loc[split["role"] == "test", "path"])
+
+
+def run_pairs(stage1: Path, stage2: Path) -> tuple[str, list[tuple[int | None, Path, Path]]]:
+    """('train' or 'cv', [(fold or None, stage-1 run folder, stage-2 run folder)])."""
+    kinds = ["cv" if (d / FOLDS).is_file() else "train" if (d / CONFIG).is_file() else None
+             for d in (stage1, stage2)]
+    for d, kind in zip((stage1, stage2), kinds, strict=True):
+        if kind is None:
+            raise BtcError(f"{d}: not a btc train run nor a btc cv folder")
+    if kinds[0] != kinds[1]:
+        raise BtcError(f"{stage1} is a {kinds[0]} folder and {stage2} a {kinds[1]} folder: chain two "
+                       "train runs or two CVs")
+    if kinds[0] == "train":
+        return "train", [(None, stage1, stage2)]
+    n1, n2 = (int(pd.read_csv(d / FOLDS)["fold"].max()) + 1 for d in (stage1, stage2))
+    if n1 != n2:
+        raise BtcError(f"the CVs have {n1} and {n2} folds: run both with the same --folds and --seed")
+    pairs = [(k, fold_dir(stage1, k), fold_dir(stage2, k)) for k in range(n1)
+             if (fold_dir(stage1, k) / METRICS).is_file() and (fold_dir(stage2, k) / METRICS).is_file()]
+    if not pairs:
+        raise BtcError("no fold has finished in both CVs")
+    return "cv", pairs
+
+
+def _same_dataset(info1: dict[str, Any], info2: dict[str, Any]) -> Path:
+    data1, data2 = (Path(str(i.get("data", ""))) for i in (info1, info2))
+    if data1.resolve() != data2.resolve():
+        raise BtcError(f"the runs were trained on different datasets ({data1} and {data2})")
+    return data1
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def chain_pair(stage1: Path, stage2: Path, out: Path, *, device: str = "cpu", batch_size: int = 64,
+               dataset: PreparedDataset | None = None) -> dict[str, Any]:
+    """Evaluate one stage-1 run chained with one stage-2 run into `out`; returns its summary."""
+    from btc.predict import PrepareStep, load_checkpoint, predict_images
+
+    info1, info2 = _run_info(stage1), _run_info(stage2)
+    data = _same_dataset(info1, info2)
+    dataset = dataset or load_dataset(data)
+    chain = make_chain(dataset, str(info1.get("task")), str(info2.get("task")))
+    test1, test2 = _test_paths(stage1), _test_paths(stage2)
+    manifest = dataset.manifest
+    stage2_images = set(manifest.loc[manifest["label"].isin(chain.stage2_labels), "path"])
+    if test2 != test1 & stage2_images:
+        raise BtcError(f"{stage1} and {stage2} were not tested on the same images "
+                       f"({len(test2 - test1)} of stage 2's test images are not in stage 1's test split); "
+                       "run both with the same --seed (and --folds)")
+    paths, _, p1, classes1 = read_predictions(stage1)
+    if classes1 != chain.stage1_classes:
+        raise BtcError(f"{stage1}/predictions.csv has classes {classes1}, task '{info1.get('task')}' "
+                       f"has {chain.stage1_classes}")
+    labels = manifest.set_index("path").loc[paths, "label"].to_numpy()
+    keep = np.array([label in chain.truth for label in labels], dtype=bool)
+    checkpoint = load_checkpoint(stage2 / BEST)
+    read, p2, skipped = predict_images(checkpoint, [dataset.root / p for p in paths], device=device,
+                                       batch_size=batch_size, step=PrepareStep())
+    if skipped:
+        raise BtcError(f"cannot read {skipped[0][0]}: {skipped[0][1]}")
+    probs, predicted = chain.combine(p1, p2)
+    targets = np.array([chain.classes.index(chain.truth[label]) for label in labels[keep]], dtype=int)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = write_evaluation(out, [p for p, k in zip(paths, keep, strict=True) if k], targets,
+                               probs[keep], chain.classes, predicted[keep])
+    routed = int((p1.argmax(1) == chain.stage1_classes.index(chain.route)).sum())
+    summary = {
+        "stage1": {"run": str(stage1), "task": info1.get("task"), "model": info1.get("model"),
+                   "classes": chain.stage1_classes},
+        "stage2": {"run": str(stage2), "task": info2.get("task"), "model": info2.get("model"),
+                   "classes": chain.stage2_classes},
+        "route": chain.route, "classes": chain.classes,
+        "images": len(paths), "routed_to_stage2": routed, "excluded": int((~keep).sum()),
+        "accuracy": metrics["accuracy"],
+    }
+    atomic_write_yaml(out / CONFIG, {
+        "model": f"{info1.get('model')} → {info2.get('model')}",
+        "task": f"{info1.get('task')} → {info2.get('task')}",
+        "data": str(data), "classes": chain.classes, "seed": info1.get("seed"),
+        "protocol": f"two-stage chain on the test split of {stage1}",
+        "device_name": info1.get("device_name"), "btc_version": info1.get("btc_version"),
+        "stages": [str(stage1), str(stage2)],
+    })
+    atomic_write_json(out / SUMMARY, summary)
+    write_run_plots(out)
+    return {**summary, "metrics": metrics}
+
+
+def two_stage(stage1: Path, stage2: Path, out: Path, *, device: str = "cpu",
+              batch_size: int = 64) -> dict[str, Any]:
+    """Chain two train runs, or every fold two CVs have both finished; returns the summary."""
+    kind, pairs = run_pairs(Path(stage1), Path(stage2))
+    if kind == "train":
+        return chain_pair(pairs[0][1], pairs[0][2], out, device=device, batch_size=batch_size)
+    dataset = load_dataset(_same_dataset(_run_info(pairs[0][1]), _run_info(pairs[0][2])))
+    folds = [chain_pair(d1, d2, fold_dir(out, k), device=device, batch_size=batch_size, dataset=dataset)
+             for k, d1, d2 in pairs]
+    n_folds = int(pd.read_csv(Path(stage1) / FOLDS)["fold"].max()) + 1
+    result = collect(out, n_folds)
+    result["protocol"] = f"two-stage chain over the folds of {stage1} and {stage2}"
+    atomic_write_json(out / CV_JSON, result)
+    summary = {key: folds[0][key] for key in ("stage1", "stage2", "route", "classes")}
+    summary.update({
+        "stage1": {**summary["stage1"], "run": str(stage1)}, "stage2": {**summary["stage2"], "run": str(stage2)},
+        "folds": [k for k, _, _ in pairs], "complete": result["complete"],
+        "images": sum(f["images"] for f in folds), "routed_to_stage2": sum(f["routed_to_stage2"] for f in folds),
+        "excluded": sum(f["excluded"] for f in folds),
+        "accuracy_mean": result["mean"].get("accuracy"), "accuracy_std": result["std"].get("accuracy"),
+    })
+    atomic_write_json(out / SUMMARY, summary)
+    write_run_plots(out)
+    return {**summary, "mean": result["mean"], "std": result["std"], "fold_results": folds}
+

@@ -67,6 +67,25 @@ def load_images(paths: Sequence[str | Path], size: int, interpolation: str = "ar
 
 
 @dataclass(frozen=True)
+class Augmentation:
+    """The random choices of one training batch, per image (None: the recipe draws none).
+
+    Drawn for a whole batch and then indexed (`select`), so processes of a data-parallel run
+    that each augment a shard of the batch apply exactly what one process would.
+    """
+
+    top: torch.Tensor | None = None         # random-crop offsets
+    left: torch.Tensor | None = None
+    hflip: torch.Tensor | None = None       # bool
+    vflip: torch.Tensor | None = None       # bool
+    brightness: torch.Tensor | None = None  # factors in [1 - b, 1 + b]
+
+    def select(self, index: torch.Tensor) -> Augmentation:
+        return Augmentation(*(None if t is None else t[index] for t in
+                              (self.top, self.left, self.hflip, self.vflip, self.brightness)))
+
+
+@dataclass(frozen=True)
 class Preprocess:
     """The recipe's input pipeline on uint8 batches (B, 1, R, R) → float (B, 3, S, S).
 
@@ -91,34 +110,45 @@ class Preprocess:
 
     def __call__(self, batch: torch.Tensor, train: bool = False,
                  generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.apply(batch, self.draw(batch.shape[0], generator) if train else None)
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> Augmentation:
+        """The training randomness of a batch of `n` images (drawn on the CPU, in a fixed order)."""
+        margin = self.resize_size - self.image_size
+        crop = self.crop == "random" and margin > 0
+        top = torch.randint(0, margin + 1, (n,), generator=generator) if crop else None
+        left = torch.randint(0, margin + 1, (n,), generator=generator) if crop else None
+        hflip = torch.rand(n, generator=generator) < self.hflip if self.hflip > 0 else None
+        vflip = torch.rand(n, generator=generator) < self.vflip if self.vflip > 0 else None
+        b = self.brightness
+        factor = torch.empty(n).uniform_(1 - b, 1 + b, generator=generator) if b > 0 else None
+        return Augmentation(top, left, hflip, vflip, factor)
+
+    def apply(self, batch: torch.Tensor, aug: Augmentation | None = None) -> torch.Tensor:
+        """Crop, augment (training: `aug` given) and normalise a uint8 batch."""
         if batch.dtype != torch.uint8 or batch.ndim != 4:
             raise ValueError("Preprocess expects a uint8 batch (B, C, H, W)")
         n, device = batch.shape[0], batch.device
         margin = self.resize_size - self.image_size
-        if train and self.crop == "random" and margin > 0:
-            top = torch.randint(0, margin + 1, (n,), generator=generator).to(device)
-            left = torch.randint(0, margin + 1, (n,), generator=generator).to(device)
-            batch = crop_batch(batch, top, left, self.image_size)
+        if aug is not None and aug.top is not None:
+            batch = crop_batch(batch, aug.top.to(device), aug.left.to(device), self.image_size)
         elif margin > 0:
             offset = torch.full((n,), margin // 2, device=device)
             batch = crop_batch(batch, offset, offset, self.image_size)
         x = batch.float().div_(255.0)
-        if train:
-            x = self._augment(x, generator)
+        if aug is not None:
+            x = self._augment(x, aug)
         return self._normalize(x)
 
-    def _augment(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        n, device = x.shape[0], x.device
-        if self.hflip > 0:
-            flip = (torch.rand(n, generator=generator) < self.hflip).to(device)
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        if self.vflip > 0:
-            flip = (torch.rand(n, generator=generator) < self.vflip).to(device)
-            x = torch.where(flip[:, None, None, None], x.flip(-2), x)
-        if self.brightness > 0:
-            b = self.brightness
-            factor = torch.empty(n).uniform_(1 - b, 1 + b, generator=generator).to(device)
-            x = (x * factor[:, None, None, None]).clamp_(0.0, 1.0)
+    @staticmethod
+    def _augment(x: torch.Tensor, aug: Augmentation) -> torch.Tensor:
+        device = x.device
+        if aug.hflip is not None:
+            x = torch.where(aug.hflip.to(device)[:, None, None, None], x.flip(-1), x)
+        if aug.vflip is not None:
+            x = torch.where(aug.vflip.to(device)[:, None, None, None], x.flip(-2), x)
+        if aug.brightness is not None:
+            x = (x * aug.brightness.to(device)[:, None, None, None]).clamp_(0.0, 1.0)
         return x
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:

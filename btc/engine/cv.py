@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from btc.data.splits import kfold_assignments
+from btc.engine import distributed
 from btc.engine.config import TrainConfig
 from btc.engine.evaluate import METRICS
 from btc.engine.metrics import aggregate
@@ -55,7 +56,8 @@ def assign_folds(data: TaskData, out: Path, k: int, group_by: str, seed: int) ->
         protocol = f"stratified {folds.max() + 1}-fold"
     frame = pd.DataFrame({"path": data.rows["path"], "fold": folds, "protocol": protocol})
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+    if distributed.current().is_writer:
+        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
     return folds, protocol
 
 
@@ -87,7 +89,8 @@ def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, k: int, fo
                   quiet=quiet, label=f"fold {k_ + 1}/{n_folds} ")
     result = collect(out, n_folds)
     result["protocol"] = protocol
-    atomic_write_json(out / CV_JSON, result)
-    if result["folds"]:
-        write_run_plots(out)  # pooled confusion matrix, overlaid learning curves, pooled ROC
+    if distributed.current().is_writer:
+        atomic_write_json(out / CV_JSON, result)
+        if result["folds"]:
+            write_run_plots(out)  # pooled confusion matrix, overlaid learning curves, pooled ROC
     return result

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from btc.data.manifest import load_dataset
+from btc.engine import distributed
 from btc.engine.config import TrainConfig, resolve_config
 from btc.engine.cv import cross_validate
 from btc.engine.runs import TaskData, add_validation, manifest_roles, train_run
@@ -18,7 +19,7 @@ out = Console()
 
 
 def default_run_dir(config: TrainConfig, kind: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = distributed.broadcast(time.strftime("%Y%m%d-%H%M%S"))  # one folder for all processes
     return Path("runs") / f"{config.model}-{config.task}-{kind}-{stamp}"
 
 
@@ -44,6 +45,7 @@ def metrics_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
     return table
 
 
+@distributed.in_session
 def train_command(*, data: Path, model: str, recipe: str | None, task: str, device: str, seed: int,
                   out: Path | None, resume: bool, weights: Path | None, quiet: bool,
                   overrides: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +62,7 @@ def train_command(*, data: Path, model: str, recipe: str | None, task: str, devi
     return metrics
 
 
+@distributed.in_session
 def cv_command(*, data: Path, model: str, folds: int, fold: int | None, group_by: str,
                recipe: str | None, task: str, device: str, seed: int, out: Path | None,
                weights: Path | None, quiet: bool, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -99,5 +102,5 @@ def two_stage_command(stage1: Path, stage2: Path, *, out: Path, device: str, bat
 
 
 def _print(obj: Any, quiet: bool) -> None:
-    if not quiet:
+    if not quiet and distributed.current().is_writer:
         out.print(obj)

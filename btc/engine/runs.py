@@ -22,8 +22,10 @@ from btc import __version__
 from btc.data.dataset import load_images
 from btc.data.manifest import PreparedDataset
 from btc.data.splits import holdout
+from btc.engine import distributed
 from btc.engine.config import TrainConfig, read_config, save_config
 from btc.engine.evaluate import METRICS, write_evaluation
+from btc.engine.metrics import compute_metrics
 from btc.engine.train import BEST, LAST, TensorSplit, Trainer, resolve_device
 from btc.errors import BtcError
 from btc.io import atomic_write
@@ -171,7 +173,10 @@ def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run_dir: P
     """Train on the rows with role 'train' (selecting on 'val'), test on 'test'; return metrics.
 
     A folder that already holds `metrics.json` is complete and is returned as is when resuming.
+    Under torchrun every process runs this; only rank 0 writes (and shows progress).
     """
+    writer = distributed.current().is_writer
+    quiet = quiet or not writer
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume:
         check_resumable(run_dir, config)
@@ -181,12 +186,14 @@ def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run_dir: P
             return json.loads((run_dir / METRICS).read_text())
     elif (run_dir / LAST).exists():
         raise BtcError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
+    distributed.barrier()  # every process has looked at the folder before rank 0 writes to it
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     model, origin = build_model(config, len(data.classes), weights, pretrained_required)
     extra = {**provenance(data, device), "task": data.task, "protocol": protocol, "initial_weights": origin}
-    save_config(config, run_dir / CONFIG, extra)
-    write_split(run_dir, data, roles)
+    if writer:
+        save_config(config, run_dir / CONFIG, extra)
+        write_split(run_dir, data, roles)
     # uint8 images go to the GPU once (7,000 images at 256 px are 460 MB): no per-batch copies
     train = data.split(roles == "train", config, quiet).to(device)
     val = data.split(roles == "val", config, quiet).to(device) if (roles == "val").any() else None
@@ -214,6 +221,11 @@ def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run_dir: P
     best = torch.load(run_dir / BEST, map_location=device, weights_only=True)
     trainer.model.load_state_dict(best["model"])
     probs = trainer.predict(test)
-    metrics = write_evaluation(run_dir, test.paths, test.targets.cpu().numpy(), probs, data.classes)
-    write_run_plots(run_dir)
+    targets = test.targets.cpu().numpy()
+    if writer:
+        metrics = write_evaluation(run_dir, test.paths, targets, probs, data.classes)
+        write_run_plots(run_dir)
+    else:
+        metrics = compute_metrics(targets, probs, data.classes)
+    distributed.barrier()  # the run folder is complete for every process
     return metrics

@@ -7,7 +7,9 @@ shuffle, the augmentation, dropout) is drawn from generators seeded with (seed, 
 resumed after epoch e continues exactly as the uninterrupted run would have.
 
 On CUDA the loop uses autocast (bf16 where supported, else fp16 with a gradient scaler), an
-optional channels-last memory format and `torch.compile`; on CPU it runs in fp32.
+optional channels-last memory format and `torch.compile`; on CPU it runs in fp32. Under torchrun
+the same loop runs data-parallel (`btc.engine.distributed`): each process trains on its shard of
+every global batch and evaluates a shard of each split, and only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from btc.data.dataset import Preprocess
+from btc.data.dataset import Augmentation, Preprocess
+from btc.engine import distributed
 from btc.engine.config import TrainConfig
 from btc.errors import BtcError
 from btc.io import atomic_torch_save, atomic_write
@@ -51,11 +54,12 @@ class TensorSplit:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    """`auto` is CUDA when present, else the CPU; under torchrun `cuda` is GPU `LOCAL_RANK`."""
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BtcError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+    if device.type == "cuda" and device.index is None and distributed.current().active:
+        device = torch.device("cuda", distributed.current().local_rank)
     return device
 
 
@@ -98,11 +102,20 @@ class Trainer:
                  on_epoch: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.config = config
         self.device = device
+        self.dist = distributed.current()
         self.preprocess = Preprocess.from_config(config)
         self.amp_dtype = amp_dtype(config, device)
         self.memory_format = self._memory_format(model)
+        if self.dist.active and device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN over the global batch
         self.model = model.to(device, memory_format=self.memory_format)
         self.forward = torch.compile(self.model) if config.compile else self.model
+        self.forward_train = self.forward  # DDP's forward synchronises: training steps only
+        if self.dist.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+            self.forward_train = torch.compile(ddp) if config.compile else ddp
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = build_scheduler(self.optimizer, config)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -125,17 +138,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ batches
 
-    def _inputs(self, split: TensorSplit, index: torch.Tensor, train: bool,
-                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _inputs(self, split: TensorSplit, index: torch.Tensor,
+                aug: Augmentation | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         index = index.to(split.images.device)
         images = split.images[index].to(self.device, non_blocking=True)
         targets = split.targets[index].to(self.device, non_blocking=True)
-        x = self.preprocess(images, train=train, generator=generator)
+        x = self.preprocess.apply(images, aug)
         return x.contiguous(memory_format=self.memory_format), targets
 
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+    def _logits(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            return self.forward(x)
+            return (self.forward_train if train else self.forward)(x)
 
     def train_epoch(self, split: TensorSplit, epoch: int) -> tuple[float, float]:
         """One pass over `split` in the order and augmentation of epoch `epoch`."""
@@ -145,21 +158,27 @@ class Trainer:
         self.model.train()
         order = torch.randperm(len(split), generator=generator)
         batches = order.split(self.config.batch_size)
+        world = self.dist.world_size
         loss_sum, correct = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
         for step, index in enumerate(batches):
-            x, y = self._inputs(split, index, train=True, generator=generator)
-            logits = self._logits(x)
-            loss = F.cross_entropy(logits.float(), y)
-            if self.device.type == "cpu" and not torch.isfinite(loss):
+            aug = self.preprocess.draw(len(index), generator)  # the whole global batch's draws
+            mine = distributed.shard(torch.arange(len(index)), self.dist)
+            x, y = self._inputs(split, index[mine], aug.select(mine))
+            logits = self._logits(x, train=True)
+            batch_loss = F.cross_entropy(logits.float(), y, reduction="sum")
+            if self.device.type == "cpu" and not self.dist.active and not torch.isfinite(batch_loss):
                 # (on a GPU the check waits for the epoch's sum: a per-step check would synchronise)
-                self._diverged(epoch, f"step {step + 1}", loss)
+                self._diverged(epoch, f"step {step + 1}", batch_loss)
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            # the global batch's mean loss: DDP averages the processes' gradients (÷ world)
+            self.scaler.scale(batch_loss * (world / len(index))).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            loss_sum += loss.detach() * len(index)
+            loss_sum += batch_loss.detach()
             correct += (logits.argmax(1) == y).sum()
             self.on_batch(step + 1, len(batches))
+        distributed.all_reduce_sum(loss_sum)
+        distributed.all_reduce_sum(correct)
         if not torch.isfinite(loss_sum):
             self._diverged(epoch, "some step", loss_sum)
         return float(loss_sum) / len(split), float(correct) / len(split)
@@ -170,13 +189,17 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, split: TensorSplit, batch_size: int | None = None) -> np.ndarray:
-        """Class probabilities (N, C) in the split's order, evaluation preprocessing."""
+        """Class probabilities (N, C) in the split's order, evaluation preprocessing.
+
+        Under torchrun each process predicts its shard and every process gets all the rows.
+        """
         self.model.eval()
         probs = []
-        for index in torch.arange(len(split)).split(batch_size or self.config.batch_size):
-            x, _ = self._inputs(split, index, train=False, generator=None)
+        mine = distributed.shard(torch.arange(len(split)), self.dist)
+        for index in mine.split(batch_size or self.config.batch_size):
+            x, _ = self._inputs(split, index)
             probs.append(torch.softmax(self._logits(x).float(), dim=1).cpu())
-        return torch.cat(probs).numpy() if probs else np.zeros((0, 0))
+        return distributed.gather_rows(torch.cat(probs).numpy() if probs else np.zeros((0, 0)))
 
     # ------------------------------------------------------------------ state
 
@@ -236,16 +259,20 @@ class Trainer:
                 best_key = key
                 if self.config.select == "best_val":
                     self.save_best(run_dir, epoch, extra)
-            write_history(history, run_dir / "history.csv")
-            atomic_torch_save(last_path, self.state(epoch, {**extra, "history": history, "best_key": list(best_key)}))
+            if self.dist.is_writer:
+                write_history(history, run_dir / "history.csv")
+                atomic_torch_save(last_path, self.state(epoch, {**extra, "history": history,
+                                                                "best_key": list(best_key)}))
             self.on_epoch(row)
         if self.config.select == "last":
             self.save_best(run_dir, self.config.epochs - 1, extra)
+        distributed.barrier()  # the checkpoints are on disk for every process
         return history
 
     def save_best(self, run_dir: Path, epoch: int, extra: dict[str, Any]) -> None:
         """`checkpoint-best.pt`: the weights to evaluate (state dict, config, classes)."""
-        atomic_torch_save(run_dir / BEST, {"model": self.model.state_dict(), "epoch": epoch, **extra})
+        if self.dist.is_writer:
+            atomic_torch_save(run_dir / BEST, {"model": self.model.state_dict(), "epoch": epoch, **extra})
 
 
 def write_history(rows: list[dict[str, Any]], path: Path) -> None:

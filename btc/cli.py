@@ -242,6 +242,8 @@ def cv(
     model: str = typer.Option(..., "--model", help="Registered model name (see `btc models`)."),
     folds: int = typer.Option(10, "--folds", "-k", min=2, help="Number of folds (ignored with official folds)."),
     fold: int | None = typer.Option(None, "--fold", min=0, help="Run only this fold (0-based)."),
+    parallel_folds: int = typer.Option(1, "--parallel-folds", min=1,
+                                       help="Run N folds at a time in separate processes (share one GPU)."),
     group_by: str = typer.Option("auto", "--group-by", help="auto (patient when known), patient, official or none."),
     recipe: str | None = typer.Option(None, "--recipe", help="Recipe name or YAML file (default: the model's paper)."),
     task: str = typer.Option("multiclass", "--task", help="Label mapping from dataset.yaml."),
@@ -261,11 +263,14 @@ def cv(
     """Stratified (patient-grouped) K-fold cross-validation; resumes unfinished folds.
 
     Example: `btc cv --data data/kaggle --model resnesat --folds 10 --out runs/resnesat-cv`
+
+    Several GPUs: `torchrun --nproc_per_node 4 -m btc cv ...` (each fold data-parallel), or
+    `--fold I` on several machines. One GPU, small batches: `--parallel-folds 3`.
     """
     from btc.engine.run import cv_command as run
 
     run(data=data, model=model, folds=folds, fold=fold, group_by=group_by, recipe=recipe, task=task,
-        device=device, seed=seed, out=out_dir, weights=weights, quiet=quiet,
+        device=device, seed=seed, out=out_dir, weights=weights, quiet=quiet, parallel_folds=parallel_folds,
         overrides=_overrides(set_, epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
                              optimizer=optimizer, pretrained=pretrained))
 

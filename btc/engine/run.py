@@ -65,13 +65,14 @@ def train_command(*, data: Path, model: str, recipe: str | None, task: str, devi
 @distributed.in_session
 def cv_command(*, data: Path, model: str, folds: int, fold: int | None, group_by: str,
                recipe: str | None, task: str, device: str, seed: int, out: Path | None,
-               weights: Path | None, quiet: bool, overrides: dict[str, Any]) -> dict[str, Any]:
+               weights: Path | None, quiet: bool, overrides: dict[str, Any],
+               parallel_folds: int = 1) -> dict[str, Any]:
     config = _config(model, recipe, task, device, seed, overrides)
     task_data = TaskData.from_dataset(load_dataset(data), task)
     cv_dir = out or default_run_dir(config, f"cv{folds}")
     result = cross_validate(task_data, config, cv_dir, k=folds, fold=fold, group_by=group_by,
                             weights=weights, pretrained_required=overrides.get("pretrained") is True,
-                            quiet=quiet)
+                            quiet=quiet, parallel_folds=parallel_folds)
     rows = [(f"fold {f['fold']}", f["metrics"]) for f in result["folds"]]
     if result["folds"]:
         rows.append(("mean", result["mean"]))

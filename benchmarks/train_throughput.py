@@ -1,0 +1,114 @@
+#!/usr/bin/env python
+"""Training images/s of the four papers' models: btc on real data vs the ceiling vs a naive loop.
+
+For each model at its paper input size and recipe batch (`btc.bench.training`):
+
+- `btc`: the engine's training epoch on the real Kaggle images (`--data`, a `btc prepare`d
+  dataset), uint8 images on the device, batched augmentation, AMP and memory format as
+  `btc train` uses them;
+- `ceiling`: the same model/optimiser on random tensors already on the device;
+- `naive`: torchvision `ImageFolder` + PIL `DataLoader` (`--workers`) fp32 on the raw folder
+  (`--raw`, e.g. ../shared/data/kaggle-224/Training), the papers' kind of loop.
+
+Prints the table with the ratios btc/ceiling (target ≥ 0.95) and btc/naive (target ≥ 2) and
+saves JSON (device, versions, command, date).
+
+    btc prepare kaggle ../shared/data/kaggle-224 /tmp/k224 --size 256
+    python benchmarks/train_throughput.py --data /tmp/k224 --raw ../shared/data/kaggle-224/Training \\
+        --device cuda --steps 50
+    # CPU smoke run (tiny sizes; the figures say nothing about a GPU):
+    python benchmarks/train_throughput.py --data /tmp/k224 --raw ../shared/data/kaggle-224/Training \\
+        --device cpu --image-size 64 --batch-size 8 --steps 3 --warmup 1 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from btc.bench.training import ceiling_rate, engine_rate, naive_rate  # noqa: E402
+from btc.data.manifest import load_dataset  # noqa: E402
+from btc.engine.config import resolve_config  # noqa: E402
+from btc.engine.runs import TaskData  # noqa: E402
+from btc.engine.train import Trainer, amp_dtype, resolve_device  # noqa: E402
+from btc.io import atomic_write_json  # noqa: E402
+from btc.models import create_model  # noqa: E402
+
+MODELS = ("resnesat", "dsconv_cbam", "resnet34_improved", "resnet18_transfer")  # papers 001–004
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="Prepared dataset (btc prepare kaggle …).")
+    ap.add_argument("--raw", type=Path, required=True, help="Class-per-folder raw images for the naive loop.")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--steps", type=int, default=50, help="Timed training steps per measurement.")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--image-size", type=int, default=None, help="Override every model's paper size.")
+    ap.add_argument("--batch-size", type=int, default=None, help="Override every recipe's batch.")
+    ap.add_argument("--workers", type=int, default=4, help="DataLoader workers of the naive loop.")
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    device = resolve_device(args.device)
+    data = TaskData.from_dataset(load_dataset(args.data), "multiclass")
+    rows = []
+    for name in args.models.split(","):
+        overrides = {"device": str(device), "pretrained": False, "compile": args.compile}
+        if args.image_size:
+            overrides["image_size"] = args.image_size
+        if args.batch_size:
+            overrides["batch_size"] = args.batch_size
+        config = resolve_config(name, overrides=overrides)
+        split = data.split(np.ones(len(data.rows), dtype=bool), config, quiet=True).to(device)
+        torch.manual_seed(0)
+        trainer = Trainer(create_model(name, len(data.classes), input_size=config.image_size), config, device)
+        btc_rate = engine_rate(trainer, split, args.steps, args.warmup)
+        ceiling = ceiling_rate(trainer, len(data.classes), args.steps, args.warmup)
+        del trainer, split
+        torch.manual_seed(0)
+        naive = naive_rate(create_model(name, len(data.classes), input_size=config.image_size), args.raw,
+                           config.image_size, config.batch_size, device, args.steps, args.warmup, args.workers)
+        row = {"model": name, "image_size": config.image_size, "batch_size": config.batch_size,
+               "amp": str(amp_dtype(config, device)), "btc_img_s": btc_rate, "ceiling_img_s": ceiling,
+               "naive_img_s": naive, "btc_over_ceiling": btc_rate / ceiling, "btc_over_naive": btc_rate / naive}
+        rows.append(row)
+        print(f"{name:18s} {config.image_size:4d}px b{config.batch_size:<3d} btc {btc_rate:9.1f}  "
+              f"ceiling {ceiling:9.1f}  naive {naive:9.1f}  btc/ceiling {row['btc_over_ceiling']:.3f}  "
+              f"btc/naive {row['btc_over_naive']:.2f}", flush=True)
+    result = {
+        "benchmark": "train_throughput",
+        "device": device_name(device),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()},
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "data": str(args.data), "raw": str(args.raw), "steps": args.steps, "warmup": args.warmup,
+        "naive_workers": args.workers, "rows": rows,
+    }
+    out = args.json or REPO / "benchmarks" / "results" / f"train_throughput-{device.type}.json"
+    atomic_write_json(out, result)
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -22,21 +22,18 @@ Prints the table and saves JSON (device, versions, command, date, the measured r
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
 import multiprocessing
-import platform
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from btc.bench.cv_walltime import fold_seconds, measure_fold  # noqa: E402
+from btc.bench.provenance import result_header  # noqa: E402
 from btc.io import atomic_write_json  # noqa: E402
 
 
@@ -86,12 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"fold {fold_s / 60:8.1f} min, {args.folds}-fold × {epochs} epochs ≈ {total_s / 3600:7.2f} h", flush=True)
     best = min(rows, key=lambda r: r["protocol_s"])
     result = {
-        "benchmark": "cv_walltime",
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda"
-        else f"cpu: {platform.processor() or platform.machine()}, {multiprocessing.cpu_count()} cores",
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda},
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **result_header("cv_walltime", device),
+        "cpu_cores": multiprocessing.cpu_count(),
         "protocol": {"model": args.model, "recipe": args.recipe, "task": args.task, "folds": args.folds,
                      "epochs": epochs, "image_size": config.image_size, "batch_size": config.batch_size},
         "extrapolated_from": f"{args.steps} timed steps per process after {args.warmup} warm-up steps",

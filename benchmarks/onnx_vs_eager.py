@@ -11,9 +11,7 @@ runs, reported as images/s. Both runtimes get the same number of threads (`--thr
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -25,6 +23,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from btc.bench.provenance import result_header  # noqa: E402
 from btc.export import WithSoftmax, _export  # noqa: E402
 from btc.models import create_model, get_spec  # noqa: E402
 
@@ -38,16 +37,6 @@ def median_seconds(fn, warmup: int, iters: int) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -88,16 +77,13 @@ def main() -> None:
                 rows.append(row)
                 print(f"{name:12s} {size}px batch {batch}: eager {row['eager_images_per_s']:8.1f} img/s  "
                       f"ORT {row['ort_images_per_s']:8.1f} img/s  ×{row['speedup']:.2f}  (max diff {diff:.1e})")
-    result = {
-        "benchmark": "onnx_vs_eager", "device": "cpu", "cpu": cpu_name(), "threads": args.threads,
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "onnxruntime": ort.__version__},
-        "iters": args.iters, "warmup": args.warmup, "statistic": "median",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    result = result_header("onnx_vs_eager", torch.device("cpu"))
+    result["versions"]["onnxruntime"] = ort.__version__
+    result.update({
+        "threads": args.threads, "iters": args.iters, "warmup": args.warmup, "statistic": "median",
         "note": "random weights (throughput does not depend on them); machine shared with other jobs",
         "results": rows,
-    }
+    })
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")

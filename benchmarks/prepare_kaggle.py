@@ -40,19 +40,10 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 from btc import __version__  # noqa: E402
+from btc.bench.provenance import cpu_name  # noqa: E402
 from btc.data.images import encode_png, read_image  # noqa: E402
 from btc.data.kaggle import _scan, crop_box, prepare_kaggle, to_gray_uint8  # noqa: E402
 from btc.data.prepare_common import default_workers, resize_square  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def reference_loop(files: list[Path], out: Path, size: int) -> int:
@@ -100,7 +91,7 @@ def main() -> None:
         n = len(files)
         load_before = os.getloadavg()
         print(f"{n} images from {args.src}, size {args.size}, {workers} workers "
-              f"({os.cpu_count()} CPUs: {cpu_model()})", flush=True)
+              f"({os.cpu_count()} CPUs: {cpu_name()})", flush=True)
 
         t0 = time.perf_counter()
         ref_done = reference_loop(files, scratch / "reference", args.size)
@@ -133,13 +124,13 @@ def main() -> None:
     ratio = (summary["images"] / t_prep) / (ref_done / t_ref)
     print(f"ratio prepare / reference: {ratio:.2f}x")
     audit = summary["audit"]
-    host = re.sub(r"[^A-Za-z0-9_.-]+", "-", socket.gethostname() or cpu_model())[:60]
+    host = re.sub(r"[^A-Za-z0-9_.-]+", "-", socket.gethostname() or cpu_name())[:60]
     record = {
         "benchmark": "prepare_kaggle",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "host": host,
-        "device": {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
+        "device": {"cpu": cpu_name(), "cpu_count": os.cpu_count(),
                    "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
                    "platform": platform.platform(),
                    # other processes compete for the CPUs when these are well above 0

@@ -24,9 +24,6 @@ saves JSON (device, versions, command, date).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import platform
-import shlex
 import sys
 from pathlib import Path
 
@@ -36,6 +33,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from btc.bench.provenance import result_header  # noqa: E402
 from btc.bench.training import ceiling_rate, engine_rate, naive_rate  # noqa: E402
 from btc.data.manifest import load_dataset  # noqa: E402
 from btc.engine.config import resolve_config  # noqa: E402
@@ -45,12 +43,6 @@ from btc.io import atomic_write_json  # noqa: E402
 from btc.models import create_model  # noqa: E402
 
 MODELS = ("resnesat", "dsconv_cbam", "resnet34_improved", "resnet18_transfer")  # papers 001–004
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -95,12 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"ceiling {ceiling:9.1f}  naive {naive:9.1f}  btc/ceiling {row['btc_over_ceiling']:.3f}  "
               f"btc/naive {row['btc_over_naive']:.2f}", flush=True)
     result = {
-        "benchmark": "train_throughput",
-        "device": device_name(device),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()},
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **result_header("train_throughput", device),
         "data": str(args.data), "raw": str(args.raw), "steps": args.steps, "warmup": args.warmup,
         "naive_workers": args.workers, "rows": rows,
     }

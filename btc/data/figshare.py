@@ -36,17 +36,19 @@ import numpy as np
 
 from btc.errors import BtcError
 
-from .images import ImageReadError, read_image, to_grayscale, to_uint8
+from .images import to_uint8
 from .prepare_common import (
     Skipped,
     Stage,
+    Work,
     default_tasks,
+    done,
     error_reason,
-    fingerprint,
+    failed,
     finish,
     list_files,
     ordered_classes,
-    parallel_map,
+    read_gray_row,
     rel_posix,
     resize_square,
     unique_names,
@@ -154,7 +156,7 @@ def _slice_one(task: dict[str, Any]) -> dict[str, Any]:
     try:
         data = read_cjdata(src)
     except (MatFileError, OSError) as e:
-        return {"ok": False, "key": task["key"], "reason": error_reason(e, src)}
+        return failed(task, error_reason(e, src))
     stage, stem, size = Path(task["stage"]), task["stem"], task["size"]
     image, label = data["image"], LABELS[data["label"]]
     row: dict[str, Any] = {
@@ -174,28 +176,21 @@ def _slice_one(task: dict[str, Any]) -> dict[str, Any]:
         row["fold"] = task["fold"]
     row.update({"orig_height": int(image.shape[0]), "orig_width": int(image.shape[1]),
                 "mat_label": data["label"]})
-    return {"ok": True, "key": task["key"], "fp": task["fp"], "row": row}
+    return done(task, row)
 
 
 def _notumor_one(task: dict[str, Any]) -> dict[str, Any]:
-    src = Path(task["src"])
-    try:
-        image = read_image(src)
-    except (ImageReadError, OSError) as e:
-        return {"ok": False, "key": task["key"], "reason": error_reason(e, src)}
-    gray = to_uint8(to_grayscale(image))
-    row: dict[str, Any] = {
-        "path": task["path"], "label": "notumor", "split": "", "patient_id": "", "source": "folder",
-        "orig_path": task["orig"],
-    }
-    row.update(write_image(Path(task["stage"]) / task["path"], resize_square(gray, task["size"])))
-    row["mask_path"] = ""
-    if task["bit16"]:
-        row["image16_path"] = ""
-    if task["with_folds"]:
-        row["fold"] = None
-    row.update({"orig_height": int(image.shape[0]), "orig_width": int(image.shape[1]), "mat_label": ""})
-    return {"ok": True, "key": task["key"], "fp": task["fp"], "row": row}
+    result = read_gray_row(task, {"label": "notumor", "split": "", "patient_id": "", "source": "folder",
+                                  "orig_path": task["orig"]})
+    if result["ok"]:
+        row = result["row"]
+        row["mask_path"] = ""
+        if task["bit16"]:
+            row["image16_path"] = ""
+        if task["with_folds"]:
+            row["fold"] = None
+        row["mat_label"] = ""
+    return result
 
 
 # --------------------------------------------------------------------------- the command
@@ -252,54 +247,23 @@ def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, worke
                                                   "method": "figshare/v1"},
                   inputs=[src] + ([nt] if nt else []))
     try:
-        rows: list[dict[str, Any]] = []
-        keys: list[str] = []
-        todo_mat: list[dict[str, Any]] = []
-        todo_nt: list[dict[str, Any]] = []
-
-        def consider(key: str, path: Path, *extra: object) -> str | None:
-            try:
-                fp = fingerprint(path, *extra)
-            except OSError as e:
-                skipped.append(Skipped(key, error_reason(e)))
-                return None
-            row = stage.cached(key, fp)
-            if row is not None:
-                rows.append(row)
-                keys.append(key)
-                return None
-            return fp
-
+        work = Work(stage, skipped)
         stems = unique_names([m.stem for m in mats], [m.parent.name for m in mats])
         for mat, stem in zip(mats, stems, strict=True):
-            key = rel_posix(mat, src)
             fold = fold_of(mat.stem)
-            fp = consider(key, mat, fold, bit16)
-            if fp is not None:
-                todo_mat.append({"src": str(mat), "key": key, "fp": fp, "stem": stem, "stage": str(stage.dir),
-                                 "size": size, "bit16": bit16, "fold": fold, "with_folds": with_folds})
+            work.add(rel_posix(mat, src), mat, {"stem": stem, "size": size, "bit16": bit16, "fold": fold,
+                                                "with_folds": with_folds},
+                     fold, bit16, worker=_slice_one, description="prepare figshare")
         if nt is not None:
             images = list_files(nt, skipped, nt.parent, exclude)
             nt_stems = unique_names([p.stem for p in images], [p.suffix for p in images])
             for img, stem in zip(images, nt_stems, strict=True):
                 orig = rel_posix(img, nt.parent)
-                key = f"notumor:{orig}"
-                fp = consider(key, img, bit16)
-                if fp is not None:
-                    todo_nt.append({"src": str(img), "key": key, "orig": orig, "fp": fp,
-                                    "path": f"images/notumor/{stem}.png", "stage": str(stage.dir),
-                                    "size": size, "bit16": bit16, "with_folds": with_folds})
-        for fn, todo, what in ((_slice_one, todo_mat, "prepare figshare"), (_notumor_one, todo_nt, "no-tumour images")):
-            if not todo:
-                continue
-            for result in parallel_map(fn, todo, workers=workers, description=what, quiet=quiet):
-                if result["ok"]:
-                    stage.record(result["key"], result["fp"], result["row"])
-                    rows.append(result["row"])
-                    keys.append(result["key"])
-                else:
-                    key = result["key"]
-                    skipped.append(Skipped(key.removeprefix("notumor:"), result["reason"]))
+                work.add(f"notumor:{orig}", img, {"orig": orig, "path": f"images/notumor/{stem}.png", "size": size,
+                                                  "bit16": bit16, "with_folds": with_folds},
+                         bit16, worker=_notumor_one, description="no-tumour images", name=orig)
+        work.run(workers, quiet)
+        rows, keys = work.rows, work.keys
         classes = ordered_classes(r["label"] for r in rows)
         command = f"btc prepare figshare {src} {out} --size {size}" + (" --16bit" if bit16 else "") + (
             f" --no-tumor {nt}" if nt else "")

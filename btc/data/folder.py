@@ -39,21 +39,17 @@ import yaml
 from btc.errors import BtcError
 from btc.io import read_yaml
 
-from .images import ImageReadError, read_image, to_grayscale, to_uint8
 from .manifest import SPLITS
 from .prepare_common import (
     Skipped,
     Stage,
+    Work,
     default_tasks,
-    error_reason,
-    fingerprint,
     finish,
     list_files,
-    parallel_map,
+    read_gray_row,
     rel_posix,
-    resize_square,
     unique_names,
-    write_image,
 )
 
 DEFAULT_SPLITS = {"train": "train", "training": "train", "test": "test", "testing": "test"}
@@ -230,19 +226,11 @@ def _classify(lm: LabelMap, src: Path, files: list[Path], skipped: list[Skipped]
 
 
 def _folder_one(task: dict[str, Any]) -> dict[str, Any]:
-    src = Path(task["src"])
-    try:
-        image = read_image(src)
-    except (ImageReadError, OSError) as e:
-        return {"ok": False, "key": task["key"], "reason": error_reason(e, src)}
-    gray = to_uint8(to_grayscale(image))
-    row: dict[str, Any] = {
-        "path": task["path"], "label": task["label"], "split": task["split"],
-        "patient_id": task["patient_id"], "source": "folder", "orig_path": task["key"],
-    }
-    row.update(write_image(Path(task["stage"]) / task["path"], resize_square(gray, task["size"])))
-    row.update({"orig_height": int(image.shape[0]), "orig_width": int(image.shape[1]), "folder": task["folder"]})
-    return {"ok": True, "key": task["key"], "fp": task["fp"], "row": row}
+    result = read_gray_row(task, {"label": task["label"], "split": task["split"], "patient_id": task["patient_id"],
+                                  "source": "folder", "orig_path": task["key"]})
+    if result["ok"]:
+        result["row"]["folder"] = task["folder"]
+    return result
 
 
 # --------------------------------------------------------------------------- the command
@@ -287,9 +275,7 @@ def prepare_folder(src: str | Path, out: str | Path, *, labels: str | Path | Non
     params = {"size": size, "method": "folder/v1"}
     stage = Stage(out, source="folder", params=params, inputs=[src])
     try:
-        rows: list[dict[str, Any]] = []
-        keys: list[str] = []
-        todo: list[dict[str, Any]] = []
+        work = Work(stage, skipped)
         by_dir: dict[str, list[_Input]] = {}
         for inp in inputs:
             by_dir.setdefault(str(PurePosixPath(inp.key).parent), []).append(inp)
@@ -297,26 +283,11 @@ def prepare_folder(src: str | Path, out: str | Path, *, labels: str | Path | Non
             stems = unique_names([i.path.stem for i in group], [i.path.suffix for i in group])
             for inp, stem in zip(group, stems, strict=True):
                 rel_out = f"images/{stem}.png" if parent == "." else f"images/{parent}/{stem}.png"
-                try:
-                    fp = fingerprint(inp.path, inp.label, inp.split, inp.patient_id)
-                except OSError as e:
-                    skipped.append(Skipped(inp.key, error_reason(e)))
-                    continue
-                row = stage.cached(inp.key, fp)
-                if row is not None:
-                    rows.append(row)
-                    keys.append(inp.key)
-                    continue
-                todo.append({"src": str(inp.path), "key": inp.key, "fp": fp, "path": rel_out,
-                             "label": inp.label, "split": inp.split, "patient_id": inp.patient_id,
-                             "folder": inp.folder, "stage": str(stage.dir), "size": size})
-        for result in parallel_map(_folder_one, todo, workers=workers, description="prepare folder", quiet=quiet):
-            if result["ok"]:
-                stage.record(result["key"], result["fp"], result["row"])
-                rows.append(result["row"])
-                keys.append(result["key"])
-            else:
-                skipped.append(Skipped(result["key"], result["reason"]))
+                work.add(inp.key, inp.path, {"path": rel_out, "label": inp.label, "split": inp.split,
+                                             "patient_id": inp.patient_id, "folder": inp.folder, "size": size},
+                         inp.label, inp.split, inp.patient_id, worker=_folder_one, description="prepare folder")
+        work.run(workers, quiet)
+        rows, keys = work.rows, work.keys
         classes, tasks = _final_classes_tasks(lm, {r["label"] for r in rows})
         command = f"btc prepare folder {src} {out}" + (f" --labels {labels}" if labels else "") + (
             f" --size {size}" if size else "")

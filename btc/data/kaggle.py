@@ -48,13 +48,14 @@ from .prepare_common import (
     CLASS_ORDER,
     Skipped,
     Stage,
+    Work,
     default_tasks,
+    done,
     error_reason,
-    fingerprint,
+    failed,
     finish,
     list_files,
     ordered_classes,
-    parallel_map,
     rel_posix,
     resize_square,
     unique_names,
@@ -157,7 +158,7 @@ def _prepare_one(task: dict[str, Any]) -> dict[str, Any]:
     try:
         image = read_image(src)
     except (ImageReadError, OSError) as e:
-        return {"ok": False, "key": task["key"], "reason": error_reason(e, src)}
+        return failed(task, error_reason(e, src))
     gray = to_gray_uint8(image)
     result = crop_box(gray, task["pad"])
     x0, y0, x1, y1 = result.box
@@ -170,7 +171,7 @@ def _prepare_one(task: dict[str, Any]) -> dict[str, Any]:
         "orig_sha256": pixel_sha256(gray), "orig_phash": phash64(gray),
         "crop": _box_text(result.box), "crop_ref": _box_text(result.ref), "crop_note": result.note,
     }
-    return {"ok": True, "key": task["key"], "fp": task["fp"], "row": row}
+    return done(task, row)
 
 
 # --------------------------------------------------------------------------- scanning
@@ -258,33 +259,15 @@ def prepare_kaggle(src: str | Path, out: str | Path, *, size: int = 256, workers
         by_folder: dict[tuple[str, str], list[_Input]] = {}
         for inp in inputs:
             by_folder.setdefault((inp.split, inp.label), []).append(inp)
-        rows: list[dict[str, Any]] = []
-        keys: list[str] = []
-        todo: list[dict[str, Any]] = []
+        work = Work(stage, skipped)
         for (split, label), group in sorted(by_folder.items()):
             stems = unique_names([i.path.stem for i in group], [i.path.suffix for i in group])
             for inp, stem in zip(group, stems, strict=True):
-                try:
-                    fp = fingerprint(inp.path)
-                except OSError as e:
-                    skipped.append(Skipped(inp.key, error_reason(e)))
-                    continue
-                row = stage.cached(inp.key, fp)
-                if row is not None:
-                    rows.append(row)
-                    keys.append(inp.key)
-                    continue
-                todo.append({"src": str(inp.path), "key": inp.key, "fp": fp, "split": split, "label": label,
-                             "path": f"images/{split}/{label}/{stem}.{fmt}", "stage": str(stage.dir),
-                             "size": size, "pad": pad, "format": fmt})
-        for result in parallel_map(_prepare_one, todo, workers=workers, description="prepare kaggle",
-                                   quiet=quiet):
-            if result["ok"]:
-                stage.record(result["key"], result["fp"], result["row"])
-                rows.append(result["row"])
-                keys.append(result["key"])
-            else:
-                skipped.append(Skipped(result["key"], result["reason"]))
+                work.add(inp.key, inp.path, {"split": split, "label": label, "path": f"images/{split}/{label}/{stem}.{fmt}",
+                                             "size": size, "pad": pad, "format": fmt},
+                         worker=_prepare_one, description="prepare kaggle")
+        work.run(workers, quiet)
+        rows, keys = work.rows, work.keys
         flagged = [Skipped(r["orig_path"], r["crop_note"]) for r in rows if r.get("crop_note")]
         classes = ordered_classes(r["label"] for r in rows)
         command = f"btc prepare kaggle {src} {out} --size {size} --pad {pad} --format {fmt}" + (" --dedup" if dedup else "")

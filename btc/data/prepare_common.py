@@ -12,16 +12,15 @@ hard-linked into a fresh staging folder, so the old OUT stays intact until the s
 Typical use (see `btc.data.kaggle` for a complete example)::
 
     stage = Stage(out, source="kaggle", params={"size": 256, ...})   # validates OUT, resumes
-    todo = []
-    for key, src_path in inputs:
-        row = stage.cached(key, fingerprint(src_path))
-        rows.append(row) if row else todo.append(...)
-    for result in parallel_map(worker, todo, workers=..., description=..., quiet=...):
-        ...                                  # worker writes into stage.dir, returns its row
-        stage.record(key, fp, row)           # result is now resumable
-    finish(stage, rows, skipped=..., info=...)   # manifest, audit, dataset.yaml, swap, summary
+    work = Work(stage, skipped)
+    for key, src_path in inputs:            # cached row of an unchanged input, or a task
+        work.add(key, src_path, {"path": ..., "size": ...}, worker=prepare_one, description="prepare")
+    work.run(workers, quiet)                # workers write into stage.dir and return rows,
+                                            # each recorded at once (resumable)
+    finish(stage, work.rows, work.keys, ...)   # manifest, audit, dataset.yaml, swap, summary
 
-`btc.data.phantom` (or any future writer) can use the same three calls.
+A worker reads `task["src"]` and returns `done(task, row)` or `failed(task, reason)`;
+`read_gray_row` is the whole worker of a plain image file.
 """
 
 from __future__ import annotations
@@ -49,7 +48,15 @@ from btc.errors import BtcError
 from btc.io import atomic_write_bytes, atomic_write_text
 from btc.progress import console, progress_bar
 
-from .images import ImageReadError, encode_png, phash64, pixel_sha256
+from .images import (
+    ImageReadError,
+    encode_png,
+    phash64,
+    pixel_sha256,
+    read_image,
+    to_grayscale,
+    to_uint8,
+)
 from .manifest import (
     DATASET_YAML,
     MANIFEST,
@@ -330,6 +337,78 @@ def _read_json(path: Path) -> Any:
 
 def is_prepared_dataset(path: Path) -> bool:
     return (path / MANIFEST).is_file() or (path / DATASET_YAML).is_file()
+
+
+def done(task: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, "key": task["key"], "fp": task["fp"], "row": row}
+
+
+def failed(task: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {"ok": False, "key": task["key"], "reason": reason}
+
+
+def read_gray_row(task: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Worker body for a plain image: read, grayscale uint8, resize to `task["size"]`, write PNG.
+
+    The row is `path`, then `fields`, then the written image's columns and the original size.
+    """
+    src = Path(task["src"])
+    try:
+        image = read_image(src)
+    except (ImageReadError, OSError) as e:
+        return failed(task, error_reason(e, src))
+    gray = to_uint8(to_grayscale(image))
+    row: dict[str, Any] = {"path": task["path"], **fields}
+    row.update(write_image(Path(task["stage"]) / task["path"], resize_square(gray, task["size"])))
+    row.update({"orig_height": int(image.shape[0]), "orig_width": int(image.shape[1])})
+    return done(task, row)
+
+
+class Work:
+    """The inputs of one prepare run: rows reused from the stage's cache, or tasks for workers.
+
+    `add` fingerprints an input (its bytes and the parameters that shape its row): an unchanged
+    input gets its cached row back, any other becomes a task for `worker`. `run` maps each
+    worker over its tasks in parallel and records every new row in the cache as soon as it
+    exists, or lists the input as skipped.
+    """
+
+    def __init__(self, stage: Stage, skipped: list[Skipped]) -> None:
+        self.stage = stage
+        self.skipped = skipped
+        self.rows: list[dict[str, Any]] = []
+        self.keys: list[str] = []
+        self._queues: dict[tuple[Callable, str], list[dict[str, Any]]] = {}
+        self._names: dict[str, str] = {}
+
+    def add(self, key: str, path: Path, task: dict[str, Any], *fingerprint_of: object,
+            worker: Callable[[dict[str, Any]], dict[str, Any]], description: str, name: str | None = None) -> None:
+        """Queue `task` (plus src, key, fp, stage) unless the cache has the row; `name` is shown if skipped."""
+        name = name or key
+        try:
+            fp = fingerprint(path, *fingerprint_of)
+        except OSError as e:
+            self.skipped.append(Skipped(name, error_reason(e)))
+            return
+        row = self.stage.cached(key, fp)
+        if row is not None:
+            self.rows.append(row)
+            self.keys.append(key)
+            return
+        self._names[key] = name
+        self._queues.setdefault((worker, description), []).append(
+            {"src": str(path), "key": key, "fp": fp, "stage": str(self.stage.dir), **task})
+
+    def run(self, workers: int | None, quiet: bool) -> None:
+        for (worker, description), tasks in self._queues.items():
+            for result in parallel_map(worker, tasks, workers=workers, description=description, quiet=quiet):
+                if result["ok"]:
+                    self.stage.record(result["key"], result["fp"], result["row"])
+                    self.rows.append(result["row"])
+                    self.keys.append(result["key"])
+                else:
+                    self.skipped.append(Skipped(self._names[result["key"]], result["reason"]))
+        self._queues.clear()
 
 
 class Stage:

@@ -290,8 +290,7 @@ def two_stage(
     of the chained prediction (e.g. no_tumor / glioma / meningioma / pituitary). Train both
     stages with the same --seed (and --folds): their test images then agree.
 
-    Example: `btc cv --data D --model resnesat --task presence --out runs/p` ,
-    `btc cv --data D --model resnesat --task tumor_type --out runs/t` , then
+    Example (after `btc cv … --task presence --out runs/p` and `btc cv … --task tumor_type --out runs/t`):
     `btc two-stage runs/p runs/t --out runs/p+t`
     """
     from btc.engine.run import two_stage_command as run

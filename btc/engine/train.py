@@ -133,8 +133,10 @@ class Trainer:
             return torch.channels_last
         from btc.bench.memory_format import preferred_memory_format
 
-        return preferred_memory_format(self.config.model, model, self.device, self.config.image_size,
-                                       self.config.batch_size, self.amp_dtype)
+        choice = preferred_memory_format(self.config.model, model, self.device, self.config.image_size,
+                                         self.config.batch_size, self.amp_dtype)
+        channels_last = distributed.broadcast(choice == torch.channels_last)  # DDP: rank 0's, everywhere
+        return torch.channels_last if channels_last else torch.contiguous_format
 
     # ------------------------------------------------------------------ batches
 

@@ -23,8 +23,8 @@ def measure_fold(job: tuple) -> dict:
     data_dir, model, recipe, overrides, folds, k, steps, warmup, threads, start = job
     from btc.bench.training import engine_rate
     from btc.data.manifest import load_dataset
-    from btc.data.splits import kfold_assignments
     from btc.engine.config import resolve_config
+    from btc.engine.cv import make_folds
     from btc.engine.runs import TaskData
     from btc.engine.train import Trainer, resolve_device
     from btc.models import create_model
@@ -33,8 +33,7 @@ def measure_fold(job: tuple) -> dict:
     config = resolve_config(model, recipe, overrides=overrides)
     device = resolve_device(config.device)
     data = TaskData.from_dataset(load_dataset(data_dir), config.task)
-    manifest, labels = data.dataset_strata()
-    fold_of = kfold_assignments(manifest, labels, folds, seed=config.seed)[data.positions]
+    fold_of, _ = make_folds(data, folds, seed=config.seed)  # the folds `btc cv` would use
     train = data.split(fold_of != k, config, quiet=True).to(device)
     test = data.split(fold_of == k, config, quiet=True).to(device)
     torch.manual_seed(config.seed)

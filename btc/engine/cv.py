@@ -31,16 +31,14 @@ def fold_dir(out: Path, k: int) -> Path:
     return out / f"fold-{k}"
 
 
-def assign_folds(data: TaskData, out: Path, k: int, group_by: str, seed: int) -> tuple[np.ndarray, str]:
-    """The fold of every task image: read from folds.csv when the CV folder has one."""
-    path = out / FOLDS
-    if path.is_file():
-        return read_folds(data, out)
+def make_folds(data: TaskData, k: int, group_by: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:
+    """(fold of every task image, protocol description): official folds, else drawn over the
+    whole dataset and restricted to the task, so every task of the dataset shares them."""
     official = group_by == "official" or (group_by == "auto" and "fold" in data.rows.columns
                                           and data.rows["fold"].notna().all())
     if official:  # a per-image column: the same for every task already
         folds = kfold_assignments(data.rows, data.targets, k, group_by="official", seed=seed)
-    else:  # drawn over the whole dataset, then restricted: the same folds for every task
+    else:
         manifest, labels = data.dataset_strata()
         folds = kfold_assignments(manifest, labels, k, group_by=group_by, seed=seed)[data.positions]
     if len(np.unique(folds)) < folds.max() + 1:
@@ -51,10 +49,19 @@ def assign_folds(data: TaskData, out: Path, k: int, group_by: str, seed: int) ->
         protocol = f"stratified patient-grouped {folds.max() + 1}-fold"
     else:
         protocol = f"stratified {folds.max() + 1}-fold"
+    return folds, protocol
+
+
+def assign_folds(data: TaskData, out: Path, k: int, group_by: str, seed: int) -> tuple[np.ndarray, str]:
+    """The fold of every task image: read from folds.csv when the CV folder has one, else made
+    (`make_folds`) and written there."""
+    if (out / FOLDS).is_file():
+        return read_folds(data, out)
+    folds, protocol = make_folds(data, k, group_by, seed)
     frame = pd.DataFrame({"path": data.rows["path"], "fold": folds, "protocol": protocol})
     out.mkdir(parents=True, exist_ok=True)
     if distributed.current().is_writer:
-        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+        atomic_write(out / FOLDS, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
     return folds, protocol
 
 

@@ -1,45 +1,94 @@
-"""Rich progress bars for long work, silenced with `--quiet` (or when output is not a terminal
-and the caller asks for quiet)."""
+"""Progress and notes, from the parts to whoever shows them (DESIGN.md: the parts never print).
+
+A long-running part (prepare, decoding, training, a benchmark) takes a `progress: Progress`
+argument, `SILENT` by default, and reports through it: bars with `bar()` / `track()` / `add()`,
+and lines the user should see while the work goes on (a skipped file, a warning) with `note()`.
+This base class does nothing, so the parts are usable as a library without output; the command
+layer passes `btc.commands.ui.RichProgress`, which draws rich progress bars on stderr.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from rich.console import Console
-from rich.progress import (
+T = TypeVar("T")
+
+Advance = Callable[..., None]
+
+
+class Progress:
+    """Silent progress: every method accepts the call and shows nothing."""
+
+    def add(self, description: str, total: float | None = None, *, transient: bool = False) -> int:
+        """Start a bar; returns its handle for `update` / `remove`."""
+        return 0
+
+    def update(self, task: int, *, advance: float = 0, completed: float | None = None,
+               total: float | None = None, info: str | None = None,
+               description: str | None = None) -> None:
+        """Move a bar forward (`advance`), set its position, total, description or info text."""
+
+    def remove(self, task: int) -> None:
+        """Take a finished bar off the screen."""
+
+    def note(self, message: str, *, style: str = "") -> None:
+        """A line the user should read while the work goes on (warning, skipped input)."""
+
+    @contextmanager
+    def bar(self, description: str, total: float | None, *, transient: bool = False) -> Iterator[Advance]:
+        """A bar for the duration of the block; yields `advance(n=1, info=None)`."""
+        task = self.add(description, total, transient=transient)
+
+        def advance(n: float = 1, info: str | None = None) -> None:
+            self.update(task, advance=n, info=info)
+
+        try:
+            yield advance
+        finally:
+            if transient:
+                self.remove(task)
+
+    def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+        """Iterate over `items` with a bar."""
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
+        with self.bar(description, total) as advance:
+            for item in items:
+                yield item
+                advance()
+
+
+SILENT = Progress()
+
+
+# --------------------------------------------------------------------------- legacy (being removed)
+# The functions below print through their own console; they go once every part takes a
+# `Progress` (issue 13). Do not use them in new code.
+from rich.console import Console as _Console  # noqa: E402
+from rich.progress import (  # noqa: E402
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.progress import Progress as _RichProgress  # noqa: E402
 
-T = TypeVar("T")
-
-console = Console(stderr=True)
+console = _Console(stderr=True)
 
 
-def make_progress(quiet: bool = False, transient: bool = False) -> Progress:
-    """A rich Progress with the columns btc uses everywhere (text, bar, n/N, elapsed, eta)."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-        disable=quiet,
-        transient=transient,
+def make_progress(quiet: bool = False, transient: bool = False) -> _RichProgress:
+    return _RichProgress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+        console=console, disable=quiet, transient=transient,
     )
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None, quiet: bool = False) -> Iterator[callable]:
-    """Context manager yielding `advance(n=1, info='')` for one bar."""
+def progress_bar(description: str, total: int | None, quiet: bool = False) -> Iterator[Advance]:
     with make_progress(quiet) as progress:
         task = progress.add_task(description, total=total, info="")
 
@@ -53,7 +102,6 @@ def progress_bar(description: str, total: int | None, quiet: bool = False) -> It
 
 
 def track(items: Iterable[T], description: str, total: int | None = None, quiet: bool = False) -> Iterator[T]:
-    """Iterate over `items` with a progress bar."""
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
     with progress_bar(description, total, quiet) as advance:

@@ -1,10 +1,10 @@
-"""A training run folder: split roles, model, fit, evaluation (DESIGN.md, Run folder).
+"""One training run: split roles, model, fit, evaluation (DESIGN.md, Run folder).
 
 `TaskData` is a prepared dataset seen through one task (its label mapping) with its images
 decoded once; `train_run` trains and evaluates one model on one assignment of roles
-(train / val / test) and writes `config.yaml`, `split.csv`, `history.csv`,
-`checkpoint-{last,best}.pt`, `predictions.csv` and `metrics.json`. Both `btc train` and every
-fold of `btc cv` go through it.
+(train / val / test) and fills a run folder (`btc.runfolder.RunFolder`: config, split, history,
+checkpoints, predictions, metrics). Both `btc train` and every fold of `btc cv` go through it.
+Plots are the command layer's: it draws them from the finished folder.
 """
 
 from __future__ import annotations
@@ -23,17 +23,15 @@ from btc.data.dataset import load_images
 from btc.data.manifest import PreparedDataset
 from btc.data.splits import holdout
 from btc.engine import distributed
-from btc.engine.config import TrainConfig, read_config, save_config
-from btc.engine.evaluate import METRICS, write_evaluation
+from btc.engine.checkpoint import read_state
+from btc.engine.config import TrainConfig
+from btc.engine.devices import resolve_device
+from btc.engine.evaluate import write_evaluation
 from btc.engine.metrics import compute_metrics
-from btc.engine.train import BEST, LAST, TensorSplit, Trainer, resolve_device
+from btc.engine.train import TensorSplit, Trainer
 from btc.errors import BtcError
-from btc.io import atomic_write
-from btc.progress import console, make_progress
-from btc.report.plots import write_run_plots
-
-CONFIG, SPLIT = "config.yaml", "split.csv"
-ROLES = ("train", "val", "test")
+from btc.progress import SILENT, Progress
+from btc.runfolder import ROLES, Predictions, RunFolder
 
 
 @dataclass
@@ -73,17 +71,17 @@ class TaskData:
         manifest = self.dataset.manifest
         return manifest, pd.Categorical(manifest["label"], categories=self.dataset.classes).codes.astype(int)
 
-    def images(self, size: int, interpolation: str, quiet: bool = False) -> torch.Tensor:
+    def images(self, size: int, interpolation: str, progress: Progress = SILENT) -> torch.Tensor:
         """All task images as uint8 (N, 1, size, size), decoded once per size."""
         key = (size, interpolation)
         if key not in self._images:
             paths = [self.dataset.root / p for p in self.rows["path"]]
-            self._images[key] = load_images(paths, size, interpolation, quiet=quiet)
+            self._images[key] = load_images(paths, size, interpolation, progress=progress)
         return self._images[key]
 
-    def split(self, mask: np.ndarray, config: TrainConfig, quiet: bool = False) -> TensorSplit:
+    def split(self, mask: np.ndarray, config: TrainConfig, progress: Progress = SILENT) -> TensorSplit:
         index = torch.from_numpy(np.flatnonzero(mask))
-        images = self.images(config.resize_size, config.interpolation, quiet)
+        images = self.images(config.resize_size, config.interpolation, progress)
         return TensorSplit(images=images[index], targets=torch.from_numpy(self.targets[mask]).long(),
                            paths=self.rows["path"][mask].tolist())
 
@@ -116,21 +114,20 @@ def add_validation(data: TaskData, roles: np.ndarray, config: TrainConfig) -> np
     return roles
 
 
-def write_split(run_dir: Path, data: TaskData, roles: np.ndarray) -> None:
+def write_split(run: RunFolder, data: TaskData, roles: np.ndarray) -> None:
     keep = np.isin(roles, ROLES)
-    frame = pd.DataFrame({"path": data.rows["path"][keep], "role": roles[keep]})
-    atomic_write(run_dir / SPLIT, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+    run.write_split(data.rows["path"][keep].tolist(), roles[keep].tolist())
 
 
 def build_model(config: TrainConfig, num_classes: int, weights: Path | None,
-                pretrained_required: bool) -> tuple[torch.nn.Module, str]:
+                pretrained_required: bool, progress: Progress = SILENT) -> tuple[torch.nn.Module, str]:
     """The registered model, and where its initial weights came from (for the run's record)."""
     from btc.models import create_model
 
     size = config.image_size
     if weights is not None:
         model = create_model(config.model, num_classes, weights=weights, input_size=size)
-        console.print(model.weights_report.summary())
+        progress.note(model.weights_report.summary())
         return model, f"file {weights}"
     if config.pretrained:
         try:
@@ -138,7 +135,7 @@ def build_model(config: TrainConfig, num_classes: int, weights: Path | None,
         except BtcError as e:
             if pretrained_required:
                 raise
-            console.print(f"[yellow]warning:[/yellow] {e}; training from random initialisation")
+            progress.note(f"warning: {e}; training from random initialisation", style="yellow")
     return create_model(config.model, num_classes, input_size=size), "random"
 
 
@@ -154,78 +151,78 @@ def provenance(data: TaskData, device: torch.device) -> dict[str, Any]:
     }
 
 
-def check_resumable(run_dir: Path, config: TrainConfig) -> None:
+def check_resumable(run: RunFolder, config: TrainConfig) -> None:
     """Refuse to resume a run folder made with another config (that would mix two runs)."""
-    if not (run_dir / CONFIG).is_file():
+    if not run.config_path.is_file():
         return
-    saved = read_config(run_dir / CONFIG).to_dict()
+    saved = run.read_config()
     wanted = config.to_dict()
     changed = [k for k in wanted if k not in ("device",) and saved.get(k) != wanted[k]]
     if changed:
-        raise BtcError(f"{run_dir} holds a run with another config ({', '.join(changed)}); "
+        raise BtcError(f"{run.path} holds a run with another config ({', '.join(changed)}); "
                        "use another --out or the same options")
 
 
-def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run_dir: Path, *,
+def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunFolder, *,
               protocol: str, resume: bool = False, weights: Path | None = None,
-              pretrained_required: bool = False, quiet: bool = False,
+              pretrained_required: bool = False, progress: Progress = SILENT,
               label: str = "") -> dict[str, Any]:
     """Train on the rows with role 'train' (selecting on 'val'), test on 'test'; return metrics.
 
-    A folder that already holds `metrics.json` is complete and is returned as is when resuming.
-    Under torchrun every process runs this; only rank 0 writes (and shows progress).
+    A complete folder is returned as is when resuming. Under torchrun every process runs
+    this; only rank 0 writes (and shows progress).
     """
     writer = distributed.current().is_writer
-    quiet = quiet or not writer
-    run_dir.mkdir(parents=True, exist_ok=True)
+    progress = progress if writer else SILENT
+    run.path.mkdir(parents=True, exist_ok=True)
     if resume:
-        check_resumable(run_dir, config)
-        if (run_dir / METRICS).is_file():
-            import json
-
-            return json.loads((run_dir / METRICS).read_text())
-    elif (run_dir / LAST).exists():
-        raise BtcError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
+        check_resumable(run, config)
+        if run.is_complete():
+            return run.read_metrics()
+    elif run.has_run():
+        raise BtcError(f"{run.path} already holds a run: pass --resume to continue it, or choose another --out")
     distributed.barrier()  # every process has looked at the folder before rank 0 writes to it
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
-    model, origin = build_model(config, len(data.classes), weights, pretrained_required)
+    model, origin = build_model(config, len(data.classes), weights, pretrained_required, progress)
     extra = {**provenance(data, device), "task": data.task, "protocol": protocol, "initial_weights": origin}
     if writer:
-        save_config(config, run_dir / CONFIG, extra)
-        write_split(run_dir, data, roles)
+        run.write_config({**config.to_dict(), **extra})
+        write_split(run, data, roles)
     # uint8 images go to the GPU once (7,000 images at 256 px are 460 MB): no per-batch copies
-    train = data.split(roles == "train", config, quiet).to(device)
-    val = data.split(roles == "val", config, quiet).to(device) if (roles == "val").any() else None
-    test = data.split(roles == "test", config, quiet).to(device)
+    train = data.split(roles == "train", config, progress).to(device)
+    val = data.split(roles == "val", config, progress).to(device) if (roles == "val").any() else None
+    test = data.split(roles == "test", config, progress).to(device)
     if not len(train) or not len(test):
         raise BtcError("the split leaves no training or no test image")
     checkpoint_extra = {"config": config.to_dict(), "classes": data.classes, "task": data.task}
-    with make_progress(quiet, transient=True) as progress:
-        epochs = progress.add_task(f"{label}{config.model} epochs", total=config.epochs, info="")
-        batches = progress.add_task("batches", total=None, info="")
+    epochs = progress.add(f"{label}{config.model} epochs", total=config.epochs, transient=True)
+    batches = progress.add("batches", total=None, transient=True)
 
-        def on_batch(done: int, total: int) -> None:
-            progress.update(batches, completed=done, total=total)
+    def on_batch(done: int, total: int) -> None:
+        progress.update(batches, completed=done, total=total)
 
-        def on_epoch(row: dict[str, Any]) -> None:
-            val_text = f" val acc {row['val_accuracy']:.3f}" if row["val_accuracy"] == row["val_accuracy"] else ""
-            progress.update(epochs, completed=row["epoch"],
-                            info=f"loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}{val_text}")
+    def on_epoch(row: dict[str, Any]) -> None:
+        val_text = f" val acc {row['val_accuracy']:.3f}" if row["val_accuracy"] == row["val_accuracy"] else ""
+        progress.update(epochs, completed=row["epoch"],
+                        info=f"loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}{val_text}")
 
+    try:
         trainer = Trainer(model, config, device, on_batch=on_batch, on_epoch=on_epoch)
-        if resume and (run_dir / LAST).is_file():
-            done = torch.load(run_dir / LAST, map_location="cpu", weights_only=True)["epoch"] + 1
+        if resume and run.last_checkpoint.is_file():
+            done = read_state(run.last_checkpoint, required=("epoch",))["epoch"] + 1
             progress.update(epochs, completed=done)
-        trainer.fit(train, val, run_dir, checkpoint_extra, resume=resume)
-    best = torch.load(run_dir / BEST, map_location=device, weights_only=True)
+        trainer.fit(train, val, run, checkpoint_extra, resume=resume)
+    finally:
+        progress.remove(batches)
+        progress.remove(epochs)
+    best = read_state(run.best_checkpoint, map_location=device)
     trainer.model.load_state_dict(best["model"])
     probs = trainer.predict(test)
-    targets = test.targets.cpu().numpy()
+    predictions = Predictions.from_probs(test.paths, test.targets.cpu().numpy(), probs, data.classes)
     if writer:
-        metrics = write_evaluation(run_dir, test.paths, targets, probs, data.classes)
-        write_run_plots(run_dir)
+        metrics = write_evaluation(run, predictions)
     else:
-        metrics = compute_metrics(targets, probs, data.classes)
+        metrics = compute_metrics(predictions.targets, predictions.probs, data.classes)
     distributed.barrier()  # the run folder is complete for every process
     return metrics

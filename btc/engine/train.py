@@ -22,19 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from btc.data.dataset import Augmentation, Preprocess
 from btc.engine import distributed
+from btc.engine.checkpoint import read_state
 from btc.engine.config import TrainConfig
+from btc.engine.devices import amp_dtype
+from btc.engine.predictor import Predictor
 from btc.errors import BtcError
-from btc.io import atomic_torch_save, atomic_write
+from btc.io import atomic_torch_save
+from btc.runfolder import RunFolder
 
-HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
-LAST, BEST = "checkpoint-last.pt", "checkpoint-best.pt"
 
 
 @dataclass
@@ -53,25 +53,8 @@ class TensorSplit:
         return TensorSplit(self.images.to(device), self.targets.to(device), self.paths)
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` is CUDA when present, else the CPU; under torchrun `cuda` is GPU `LOCAL_RANK`."""
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BtcError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
-    if device.type == "cuda" and device.index is None and distributed.current().active:
-        device = torch.device("cuda", distributed.current().local_rank)
-    return device
-
-
 def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % (2**63 - 1)
-
-
-def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16; None (fp32) on CPU or with amp off."""
-    if device.type != "cuda" or config.amp == "off":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -95,7 +78,10 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
 
 
 class Trainer:
-    """Fits one model on one split. `on_batch` / `on_epoch` drive progress bars."""
+    """Fits one model on one split; evaluates through its `Predictor` (`self.predictor`).
+
+    `on_batch(done, total)` / `on_epoch(history_row)` drive the caller's progress display.
+    """
 
     def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device,
                  on_batch: Callable[[int, int], None] | None = None,
@@ -103,14 +89,16 @@ class Trainer:
         self.config = config
         self.device = device
         self.dist = distributed.current()
-        self.preprocess = Preprocess.from_config(config)
         self.amp_dtype = amp_dtype(config, device)
-        self.memory_format = self._memory_format(model)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = not config.deterministic
         if self.dist.active and device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN over the global batch
-        self.model = model.to(device, memory_format=self.memory_format)
-        self.forward = torch.compile(self.model) if config.compile else self.model
-        self.forward_train = self.forward  # DDP's forward synchronises: training steps only
+        self.predictor = Predictor(model, config, device, self._memory_format(model))
+        self.model = self.predictor.model
+        if config.compile:
+            self.predictor.forward = torch.compile(self.model)
+        self.forward_train = self.predictor.forward  # DDP's forward synchronises: training steps only
         if self.dist.active:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -121,8 +109,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.on_batch = on_batch or (lambda done, total: None)
         self.on_epoch = on_epoch or (lambda row: None)
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = not config.deterministic
 
     def _memory_format(self, model: nn.Module) -> torch.memory_format:
         """channels_last on/off as configured; `auto` measures both once on CUDA (cached choice,
@@ -131,7 +117,7 @@ class Trainer:
             return torch.contiguous_format
         if self.config.channels_last == "on":
             return torch.channels_last
-        from btc.bench.memory_format import preferred_memory_format
+        from btc.engine.memory_format import preferred_memory_format
 
         choice = preferred_memory_format(self.config.model, model, self.device, self.config.image_size,
                                          self.config.batch_size, self.amp_dtype)
@@ -139,18 +125,6 @@ class Trainer:
         return torch.channels_last if channels_last else torch.contiguous_format
 
     # ------------------------------------------------------------------ batches
-
-    def _inputs(self, split: TensorSplit, index: torch.Tensor,
-                aug: Augmentation | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        index = index.to(split.images.device)
-        images = split.images[index].to(self.device, non_blocking=True)
-        targets = split.targets[index].to(self.device, non_blocking=True)
-        x = self.preprocess.apply(images, aug)
-        return x.contiguous(memory_format=self.memory_format), targets
-
-    def _logits(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            return (self.forward_train if train else self.forward)(x)
 
     def train_epoch(self, split: TensorSplit, epoch: int) -> tuple[float, float]:
         """One pass over `split` in the order and augmentation of epoch `epoch`."""
@@ -161,19 +135,24 @@ class Trainer:
         order = torch.randperm(len(split), generator=generator)
         batches = order.split(self.config.batch_size)
         world = self.dist.world_size
+        preprocess = self.predictor.preprocess
         loss_sum, correct = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
         for step, index in enumerate(batches):
-            aug = self.preprocess.draw(len(index), generator)  # the whole global batch's draws
-            mine = distributed.shard(torch.arange(len(index)), self.dist)
-            x, y = self._inputs(split, index[mine], aug.select(mine))
-            logits = self._logits(x, train=True)
+            global_batch = len(index)
+            aug = preprocess.draw(global_batch, generator)  # the whole global batch's draws
+            mine = distributed.shard(torch.arange(global_batch), self.dist)
+            index = index[mine].to(split.images.device)
+            x = self.predictor.inputs(split.images[index], aug.select(mine))
+            y = split.targets[index].to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                logits = self.forward_train(x)
             batch_loss = F.cross_entropy(logits.float(), y, reduction="sum")
             if self.device.type == "cpu" and not self.dist.active and not torch.isfinite(batch_loss):
                 # (on a GPU the check waits for the epoch's sum: a per-step check would synchronise)
                 self._diverged(epoch, f"step {step + 1}", batch_loss)
             self.optimizer.zero_grad(set_to_none=True)
             # the global batch's mean loss: DDP averages the processes' gradients (÷ world)
-            self.scaler.scale(batch_loss * (world / len(index))).backward()
+            self.scaler.scale(batch_loss * (world / global_batch)).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
             loss_sum += batch_loss.detach()
@@ -189,19 +168,9 @@ class Trainer:
         raise BtcError(f"training diverged: loss is {loss.item()} at epoch {epoch + 1}, {where}; "
                        f"try a lower --lr (now {self.optimizer.param_groups[0]['lr']:g})")
 
-    @torch.no_grad()
     def predict(self, split: TensorSplit, batch_size: int | None = None) -> np.ndarray:
-        """Class probabilities (N, C) in the split's order, evaluation preprocessing.
-
-        Under torchrun each process predicts its shard and every process gets all the rows.
-        """
-        self.model.eval()
-        probs = []
-        mine = distributed.shard(torch.arange(len(split)), self.dist)
-        for index in mine.split(batch_size or self.config.batch_size):
-            x, _ = self._inputs(split, index)
-            probs.append(torch.softmax(self._logits(x).float(), dim=1).cpu())
-        return distributed.gather_rows(torch.cat(probs).numpy() if probs else np.zeros((0, 0)))
+        """Class probabilities (N, C) of a split, in its order (evaluation preprocessing)."""
+        return self.predictor.predict(split.images, batch_size)
 
     # ------------------------------------------------------------------ state
 
@@ -219,11 +188,12 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        if state.get("scaler"):  # a scaler saved disabled (CPU, bf16) has an empty state
+            self.scaler.load_state_dict(state["scaler"])
 
     # ------------------------------------------------------------------ loop
 
-    def fit(self, train: TensorSplit, val: TensorSplit | None, run_dir: Path,
+    def fit(self, train: TensorSplit, val: TensorSplit | None, run: RunFolder,
             extra: dict[str, Any], resume: bool = False) -> list[dict[str, Any]]:
         """Train for `config.epochs`, checkpointing every epoch; returns the history rows.
 
@@ -233,9 +203,9 @@ class Trainer:
         history: list[dict[str, Any]] = []
         best_key = (-math.inf, -math.inf)
         start = 0
-        last_path = run_dir / LAST
-        if resume and last_path.is_file():
-            state = torch.load(last_path, map_location=self.device, weights_only=True)
+        if resume and run.last_checkpoint.is_file():
+            state = read_state(run.last_checkpoint, map_location=self.device,
+                               required=("model", "optimizer", "scheduler", "epoch", "history", "best_key"))
             self.load_state(state)
             history = list(state["history"])
             best_key = tuple(state["best_key"])
@@ -260,23 +230,18 @@ class Trainer:
             if key > best_key:
                 best_key = key
                 if self.config.select == "best_val":
-                    self.save_best(run_dir, epoch, extra)
+                    self.save_best(run, epoch, extra)
             if self.dist.is_writer:
-                write_history(history, run_dir / "history.csv")
-                atomic_torch_save(last_path, self.state(epoch, {**extra, "history": history,
-                                                                "best_key": list(best_key)}))
+                run.write_history(history)
+                atomic_torch_save(run.last_checkpoint, self.state(epoch, {**extra, "history": history,
+                                                                          "best_key": list(best_key)}))
             self.on_epoch(row)
         if self.config.select == "last":
-            self.save_best(run_dir, self.config.epochs - 1, extra)
+            self.save_best(run, self.config.epochs - 1, extra)
         distributed.barrier()  # the checkpoints are on disk for every process
         return history
 
-    def save_best(self, run_dir: Path, epoch: int, extra: dict[str, Any]) -> None:
+    def save_best(self, run: RunFolder, epoch: int, extra: dict[str, Any]) -> None:
         """`checkpoint-best.pt`: the weights to evaluate (state dict, config, classes)."""
         if self.dist.is_writer:
-            atomic_torch_save(run_dir / BEST, {"model": self.model.state_dict(), "epoch": epoch, **extra})
-
-
-def write_history(rows: list[dict[str, Any]], path: Path) -> None:
-    frame = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+            atomic_torch_save(run.best_checkpoint, {"model": self.model.state_dict(), "epoch": epoch, **extra})

@@ -37,15 +37,13 @@ import numpy as np
 import pandas as pd
 
 from btc.data.manifest import PreparedDataset, load_dataset
-from btc.engine.cv import CV_JSON, FOLDS, collect, fold_dir
-from btc.engine.evaluate import METRICS, read_predictions, write_evaluation
-from btc.engine.runs import CONFIG, SPLIT
-from btc.engine.train import BEST
+from btc.engine.checkpoint import load_checkpoint
+from btc.engine.cv import collect
+from btc.engine.evaluate import write_evaluation
+from btc.engine.inference import PrepareStep, predict_images
 from btc.errors import BtcError
-from btc.io import atomic_write_json, atomic_write_yaml, read_yaml
-from btc.report.plots import write_run_plots
-
-SUMMARY = "two_stage.json"
+from btc.io import atomic_write_json
+from btc.runfolder import CVFolder, Predictions, RunFolder, is_cv_folder
 
 
 @dataclass(frozen=True)
@@ -92,23 +90,22 @@ def make_chain(dataset: PreparedDataset, task1: str, task2: str) -> Chain:
 # --------------------------------------------------------------------------- run folders
 
 
-def _run_info(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / CONFIG
-    if not path.is_file():
-        raise BtcError(f"{run_dir}: not a btc run folder (no {CONFIG})")
-    if not (run_dir / METRICS).is_file():
-        raise BtcError(f"{run_dir}: the run has not finished (no {METRICS}); resume it with --resume")
-    return read_yaml(path) or {}
+def _run_info(run: RunFolder) -> dict[str, Any]:
+    """The finished run's config (provenance included)."""
+    info = run.read_config()
+    if not run.is_complete():
+        raise BtcError(f"{run.path}: the run has not finished; resume it with --resume")
+    return info
 
 
-def _test_paths(run_dir: Path) -> set[str]:
-    split = pd.read_csv(run_dir / SPLIT, keep_default_na=False)
+def _test_paths(run: RunFolder) -> set[str]:
+    split = run.read_split()
     return set(split.loc[split["role"] == "test", "path"])
 
 
-def run_pairs(stage1: Path, stage2: Path) -> tuple[str, list[tuple[int | None, Path, Path]]]:
+def run_pairs(stage1: Path, stage2: Path) -> tuple[str, list[tuple[int | None, RunFolder, RunFolder]]]:
     """('train' or 'cv', [(fold or None, stage-1 run folder, stage-2 run folder)])."""
-    kinds = ["cv" if (d / FOLDS).is_file() else "train" if (d / CONFIG).is_file() else None
+    kinds = ["cv" if is_cv_folder(d) else "train" if RunFolder(d).has_run() else None
              for d in (stage1, stage2)]
     for d, kind in zip((stage1, stage2), kinds, strict=True):
         if kind is None:
@@ -117,12 +114,13 @@ def run_pairs(stage1: Path, stage2: Path) -> tuple[str, list[tuple[int | None, P
         raise BtcError(f"{stage1} is a {kinds[0]} folder and {stage2} a {kinds[1]} folder: chain two "
                        "train runs or two CVs")
     if kinds[0] == "train":
-        return "train", [(None, stage1, stage2)]
-    n1, n2 = (int(pd.read_csv(d / FOLDS)["fold"].max()) + 1 for d in (stage1, stage2))
+        return "train", [(None, RunFolder(stage1), RunFolder(stage2))]
+    cv1, cv2 = CVFolder(stage1), CVFolder(stage2)
+    n1, n2 = cv1.read_folds().n_folds, cv2.read_folds().n_folds
     if n1 != n2:
         raise BtcError(f"the CVs have {n1} and {n2} folds: run both with the same --folds and --seed")
-    pairs = [(k, fold_dir(stage1, k), fold_dir(stage2, k)) for k in range(n1)
-             if (fold_dir(stage1, k) / METRICS).is_file() and (fold_dir(stage2, k) / METRICS).is_file()]
+    pairs = [(k, cv1.fold(k), cv2.fold(k)) for k in range(1, n1 + 1)
+             if cv1.fold(k).is_complete() and cv2.fold(k).is_complete()]
     if not pairs:
         raise BtcError("no fold has finished in both CVs")
     return "cv", pairs
@@ -138,11 +136,9 @@ def _same_dataset(info1: dict[str, Any], info2: dict[str, Any]) -> Path:
 # --------------------------------------------------------------------------- evaluation
 
 
-def chain_pair(stage1: Path, stage2: Path, out: Path, *, device: str = "cpu", batch_size: int = 64,
-               dataset: PreparedDataset | None = None) -> dict[str, Any]:
+def chain_pair(stage1: RunFolder, stage2: RunFolder, out: RunFolder, *, device: str = "cpu",
+               batch_size: int = 64, dataset: PreparedDataset | None = None) -> dict[str, Any]:
     """Evaluate one stage-1 run chained with one stage-2 run into `out`; returns its summary."""
-    from btc.predict import PrepareStep, load_checkpoint, predict_images
-
     info1, info2 = _run_info(stage1), _run_info(stage2)
     data = _same_dataset(info1, info2)
     dataset = dataset or load_dataset(data)
@@ -151,70 +147,70 @@ def chain_pair(stage1: Path, stage2: Path, out: Path, *, device: str = "cpu", ba
     manifest = dataset.manifest
     stage2_images = set(manifest.loc[manifest["label"].isin(chain.stage2_labels), "path"])
     if test2 != test1 & stage2_images:
-        raise BtcError(f"{stage1} and {stage2} were not tested on the same images "
+        raise BtcError(f"{stage1.path} and {stage2.path} were not tested on the same images "
                        f"({len(test2 - test1)} of stage 2's test images are not in stage 1's test split); "
                        "run both with the same --seed (and --folds)")
-    paths, _, p1, classes1 = read_predictions(stage1)
-    if classes1 != chain.stage1_classes:
-        raise BtcError(f"{stage1}/predictions.csv has classes {classes1}, task '{info1.get('task')}' "
-                       f"has {chain.stage1_classes}")
+    stage1_predictions = stage1.read_predictions()
+    paths, p1 = stage1_predictions.paths, stage1_predictions.probs
+    if stage1_predictions.classes != chain.stage1_classes:
+        raise BtcError(f"{stage1.predictions_path} has classes {stage1_predictions.classes}, task "
+                       f"'{info1.get('task')}' has {chain.stage1_classes}")
     labels = manifest.set_index("path").loc[paths, "label"].to_numpy()
     keep = np.array([label in chain.truth for label in labels], dtype=bool)
-    checkpoint = load_checkpoint(stage2 / BEST)
+    checkpoint = load_checkpoint(stage2.best_checkpoint)
     read, p2, skipped = predict_images(checkpoint, [dataset.root / p for p in paths], device=device,
                                        batch_size=batch_size, step=PrepareStep())
     if skipped:
         raise BtcError(f"cannot read {skipped[0][0]}: {skipped[0][1]}")
     probs, predicted = chain.combine(p1, p2)
     targets = np.array([chain.classes.index(chain.truth[label]) for label in labels[keep]], dtype=int)
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = write_evaluation(out, [p for p, k in zip(paths, keep, strict=True) if k], targets,
-                               probs[keep], chain.classes, predicted[keep])
+    out.path.mkdir(parents=True, exist_ok=True)
+    metrics = write_evaluation(out, Predictions.from_probs(
+        [p for p, k in zip(paths, keep, strict=True) if k], targets, probs[keep], chain.classes, predicted[keep]))
     routed = int((p1.argmax(1) == chain.stage1_classes.index(chain.route)).sum())
     summary = {
-        "stage1": {"run": str(stage1), "task": info1.get("task"), "model": info1.get("model"),
+        "stage1": {"run": str(stage1.path), "task": info1.get("task"), "model": info1.get("model"),
                    "classes": chain.stage1_classes},
-        "stage2": {"run": str(stage2), "task": info2.get("task"), "model": info2.get("model"),
+        "stage2": {"run": str(stage2.path), "task": info2.get("task"), "model": info2.get("model"),
                    "classes": chain.stage2_classes},
         "route": chain.route, "classes": chain.classes,
         "images": len(paths), "routed_to_stage2": routed, "excluded": int((~keep).sum()),
         "accuracy": metrics["accuracy"],
     }
-    atomic_write_yaml(out / CONFIG, {
+    out.write_config({
         "model": f"{info1.get('model')} → {info2.get('model')}",
         "task": f"{info1.get('task')} → {info2.get('task')}",
         "data": str(data), "classes": chain.classes, "seed": info1.get("seed"),
-        "protocol": f"two-stage chain on the test split of {stage1}",
+        "protocol": f"two-stage chain on the test split of {stage1.path}",
         "device_name": info1.get("device_name"), "btc_version": info1.get("btc_version"),
-        "stages": [str(stage1), str(stage2)],
+        "stages": [str(stage1.path), str(stage2.path)],
     })
-    atomic_write_json(out / SUMMARY, summary)
-    write_run_plots(out)
+    atomic_write_json(out.two_stage_path, summary)
     return {**summary, "metrics": metrics}
 
 
 def two_stage(stage1: Path, stage2: Path, out: Path, *, device: str = "cpu",
               batch_size: int = 64) -> dict[str, Any]:
-    """Chain two train runs, or every fold two CVs have both finished; returns the summary."""
+    """Chain two train runs, or every fold two CVs have both finished; returns the summary
+    (`kind`: train or cv; `folder`: the output RunFolder or CVFolder)."""
     kind, pairs = run_pairs(Path(stage1), Path(stage2))
     if kind == "train":
-        return chain_pair(pairs[0][1], pairs[0][2], out, device=device, batch_size=batch_size)
+        result = chain_pair(pairs[0][1], pairs[0][2], RunFolder(out), device=device, batch_size=batch_size)
+        return {**result, "kind": "train", "folder": RunFolder(out)}
     dataset = load_dataset(_same_dataset(_run_info(pairs[0][1]), _run_info(pairs[0][2])))
-    folds = [chain_pair(d1, d2, fold_dir(out, k), device=device, batch_size=batch_size, dataset=dataset)
+    cv = CVFolder(out)
+    folds = [chain_pair(d1, d2, cv.fold(k), device=device, batch_size=batch_size, dataset=dataset)
              for k, d1, d2 in pairs]
-    n_folds = int(pd.read_csv(Path(stage1) / FOLDS)["fold"].max()) + 1
-    result = collect(out, n_folds)
-    result["protocol"] = f"two-stage chain over the folds of {stage1} and {stage2}"
-    atomic_write_json(out / CV_JSON, result)
+    n_folds = CVFolder(stage1).read_folds().n_folds
+    result = collect(cv, n_folds, f"two-stage chain over the folds of {stage1} and {stage2}")
+    cv.write_summary(result)
     summary = {key: folds[0][key] for key in ("stage1", "stage2", "route", "classes")}
     summary.update({
         "stage1": {**summary["stage1"], "run": str(stage1)}, "stage2": {**summary["stage2"], "run": str(stage2)},
-        "folds": [k for k, _, _ in pairs], "complete": result["complete"],
+        "folds": [k for k, _, _ in pairs], "complete": result.complete,
         "images": sum(f["images"] for f in folds), "routed_to_stage2": sum(f["routed_to_stage2"] for f in folds),
         "excluded": sum(f["excluded"] for f in folds),
-        "accuracy_mean": result["mean"].get("accuracy"), "accuracy_std": result["std"].get("accuracy"),
+        "accuracy_mean": result.mean.get("accuracy"), "accuracy_std": result.std.get("accuracy"),
     })
-    atomic_write_json(out / SUMMARY, summary)
-    write_run_plots(out)
-    return {**summary, "mean": result["mean"], "std": result["std"], "fold_results": folds}
-
+    atomic_write_json(cv.two_stage_path, summary)
+    return {**summary, "mean": result.mean, "std": result.std, "fold_results": folds, "kind": "cv", "folder": cv}

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from btc.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from btc.engine.checkpoint import Checkpoint, load_checkpoint
 from btc.errors import BtcError
 from btc.io import atomic_write
 
@@ -75,7 +76,7 @@ def _export(module: nn.Module, example: torch.Tensor, path: Path, opset: int) ->
     return f"torchscript ({reason})"
 
 
-def metadata(ck, exporter: str) -> dict[str, str]:
+def metadata(ck: Checkpoint, exporter: str) -> dict[str, str]:
     cfg = ck.config
     meta = {
         "btc_model": cfg.model, "task": ck.task, "classes": json.dumps(ck.classes),
@@ -85,7 +86,7 @@ def metadata(ck, exporter: str) -> dict[str, str]:
                  "(grayscale → resize to resize_size → centre crop to image_size → /255 → normalize; "
                  "gray channel repeated 3×)",
         "output": "probabilities: float32 (N, classes), softmax included",
-        "exporter": exporter, "checkpoint_epoch": str(ck.epoch),
+        "exporter": exporter, "epochs_trained": str(ck.epochs_trained),
     }
     if cfg.normalize == "imagenet":
         meta.update(mean=json.dumps(IMAGENET_MEAN), std=json.dumps(IMAGENET_STD))
@@ -117,8 +118,6 @@ def export_onnx(checkpoint: Path, onnx_path: Path, opset: int = 17) -> dict[str,
         raise BtcError(f"btc export needs the optional 'onnx' extra ({exc.name} is missing): "
                        "pip install 'btc[onnx]'") from None
 
-    from btc.predict import load_checkpoint
-
     ck = load_checkpoint(checkpoint)
     module = WithSoftmax(ck.model).eval()
     size = ck.config.image_size
@@ -143,21 +142,4 @@ def export_onnx(checkpoint: Path, onnx_path: Path, opset: int = 17) -> dict[str,
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise BtcError(f"ONNX export of '{ck.config.model}' failed: {first}") from None
     result.update(path=onnx_path, model=ck.config.model, image_size=size, classes=ck.classes)
-    return result
-
-
-def export_command(checkpoint: Path, onnx_path: Path, opset: int = 17) -> dict[str, Any]:
-    result = export_onnx(Path(checkpoint), Path(onnx_path), opset)
-    print(f"wrote {result['path']}: {result['model']}, input image (N, 3, {result['image_size']}, "
-          f"{result['image_size']}) preprocessed, output probabilities (N, {len(result['classes'])}); "
-          f"opset {result['opset']}, exporter {result['exporter']}")
-    diff = result["max_abs_diff"]
-    if diff is None:
-        print("parity: not checked (ONNX Runtime is not installed; pip install 'btc[onnx]')")
-    elif diff <= TOLERANCE:
-        print(f"parity: ONNX Runtime matches PyTorch on {PARITY_INPUTS} random inputs, "
-              f"max abs diff {diff:.2e} (≤ {TOLERANCE:g})")
-    else:
-        raise BtcError(f"parity: ONNX Runtime differs from PyTorch by {diff:.2e} (> {TOLERANCE:g}) "
-                       f"on {PARITY_INPUTS} random inputs; {result['path']} was written but is not faithful")
     return result

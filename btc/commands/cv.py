@@ -1,0 +1,44 @@
+"""`btc cv`: K-fold cross-validation of one model; resumes unfinished folds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from btc.commands.results import metrics_table, one_line
+from btc.commands.train import default_run_dir, final_line, resolve, show
+from btc.commands.ui import progress_for
+from btc.data.manifest import load_dataset
+from btc.engine import distributed
+from btc.engine.cv import CVResult, cross_validate
+from btc.engine.runs import TaskData
+from btc.report.plots import write_missing_plots
+
+
+@distributed.in_session
+def run(*, data: Path, model: str, folds: int, fold: int | None, group_by: str,
+        recipe: str | None, task: str, device: str, seed: int, out_dir: Path | None,
+        weights: Path | None, quiet: bool, overrides: dict[str, Any],
+        parallel_folds: int = 1) -> CVResult:
+    config = resolve(model, recipe, task, device, seed, overrides)
+    task_data = TaskData.from_dataset(load_dataset(data), task)
+    cv_dir = out_dir or default_run_dir(config, f"cv{folds}")
+    progress = progress_for(quiet or not distributed.current().is_writer)
+    with progress:
+        result = cross_validate(task_data, config, cv_dir, k=folds, fold=fold, group_by=group_by,
+                                weights=weights, pretrained_required=overrides.get("pretrained") is True,
+                                progress=progress, parallel_folds=parallel_folds)
+    summary = result.summary
+    if distributed.current().is_writer:
+        for f in summary.folds:
+            write_missing_plots(result.folder.fold(f.fold))
+        if summary.folds:
+            write_missing_plots(result.folder)
+    rows = [(f"fold {f.fold}", f.metrics) for f in summary.folds]
+    if summary.folds:
+        rows += [("mean", summary.mean), ("std", summary.std)]
+    state = "complete" if summary.complete else f"{len(summary.folds)}/{summary.n_folds} folds done"
+    show(metrics_table(f"{model} {summary.protocol} CV on {data} ({task}) — {state}", rows), quiet=quiet)
+    result_text = one_line(summary.mean, summary.std) if summary.folds else "no fold finished yet"
+    final_line(f"cv folder: {result.folder.path} — {state}: {result_text}")
+    return result

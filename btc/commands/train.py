@@ -1,0 +1,59 @@
+"""`btc train`: resolve the config, open the dataset, train and evaluate one run, show it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from btc.commands.results import metrics_table, one_line
+from btc.commands.ui import out, progress_for
+from btc.data.manifest import load_dataset
+from btc.engine import distributed
+from btc.engine.config import TrainConfig, resolve_config
+from btc.engine.runs import TaskData, add_validation, manifest_roles, train_run
+from btc.report.plots import write_missing_plots
+from btc.runfolder import RunFolder
+
+
+def default_run_dir(config: TrainConfig, kind: str) -> Path:
+    stamp = distributed.broadcast(time.strftime("%Y%m%d-%H%M%S"))  # one folder for all processes
+    return Path("runs") / f"{config.model}-{config.task}-{kind}-{stamp}"
+
+
+def resolve(model: str, recipe: str | None, task: str, device: str, seed: int,
+            overrides: dict[str, Any]) -> TrainConfig:
+    return resolve_config(model, recipe, task, {**overrides, "device": device, "seed": seed})
+
+
+def show(renderable: Any, *, quiet: bool = False) -> None:
+    """Print on rank 0 only (under torchrun every process runs the command)."""
+    if not quiet and distributed.current().is_writer:
+        out.print(renderable)
+
+
+def final_line(text: str) -> None:
+    if distributed.current().is_writer:
+        out.print(text)
+
+
+@distributed.in_session
+def run(*, data: Path, model: str, recipe: str | None, task: str, device: str, seed: int,
+        out_dir: Path | None, resume: bool, weights: Path | None, quiet: bool,
+        overrides: dict[str, Any]) -> dict[str, Any]:
+    config = resolve(model, recipe, task, device, seed, overrides)
+    task_data = TaskData.from_dataset(load_dataset(data), task)
+    run_folder = RunFolder(out_dir or default_run_dir(config, "train"))
+    roles, protocol = manifest_roles(task_data, config)
+    roles = add_validation(task_data, roles, config)
+    progress = progress_for(quiet or not distributed.current().is_writer)
+    with progress:
+        metrics = train_run(task_data, roles, config, run_folder, protocol=protocol, resume=resume,
+                            weights=weights, pretrained_required=overrides.get("pretrained") is True,
+                            progress=progress)
+    if distributed.current().is_writer:
+        write_missing_plots(run_folder)
+    show(metrics_table(f"{model} on {data} ({task}), test split", [(str(run_folder.path), metrics)]), quiet=quiet)
+    final_line(f"run folder: {run_folder.path} — test {one_line(metrics)}")
+    return metrics
+

@@ -1,0 +1,401 @@
+"""THE run-folder and CV-folder contract (DESIGN.md, Data contracts: Run folder).
+
+A **run folder** holds one training run::
+
+    config.yaml          the resolved config + the run's provenance
+    split.csv            path, role (train / val / test) of every image the run used
+    history.csv          one row per epoch (HISTORY_COLUMNS)
+    checkpoint-last.pt   model + optimiser + scheduler + scaler state, for exact resume
+    checkpoint-best.pt   the weights that are evaluated (state dict, config, classes, task)
+    predictions.csv      path, label, predicted, prob_<class>… of the test images
+    metrics.json         btc.engine.metrics.compute_metrics of those predictions
+    *.png                plots made from the files above
+
+A **CV folder** holds `folds.csv` (path, fold, protocol), one run folder `fold-<k>/` per fold,
+k = 1…K as the papers and Figshare's `cvind.mat` number folds, and `cv.json` (per-fold metrics,
+mean and std). CV folders written by btc 0.1 numbered their folds from 0 (`fold-0/`…); btc
+wrote them, so `CVFolder.migrate()` renumbers them in place when they are opened.
+
+This module is the only one that spells these names. Writers are atomic (`btc.io`); readers
+return typed values and raise `BtcError` naming the file for anything unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from btc.errors import BtcError
+from btc.io import atomic_write, atomic_write_json, atomic_write_yaml, read_yaml
+
+CONFIG = "config.yaml"
+SPLIT = "split.csv"
+HISTORY = "history.csv"
+PREDICTIONS = "predictions.csv"
+METRICS = "metrics.json"
+LAST = "checkpoint-last.pt"
+BEST = "checkpoint-best.pt"
+FOLDS = "folds.csv"
+CV_SUMMARY = "cv.json"
+TWO_STAGE = "two_stage.json"
+REPORT = "report.md"
+CONFUSION_PNG = "confusion_matrix.png"
+CURVES_PNG = "learning_curves.png"
+ROC_PNG = "roc.png"
+PLOTS = (CONFUSION_PNG, CURVES_PNG, ROC_PNG)
+
+HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+ROLES = ("train", "val", "test")
+
+# The headline metrics every summary shows, once: (key path in metrics.json, column title).
+SUMMARY_METRICS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("accuracy",), "accuracy"),
+    (("kappa",), "kappa"),
+    (("auc",), "AUC"),
+    (("macro", "precision"), "macro precision"),
+    (("macro", "recall"), "macro recall"),
+    (("macro", "specificity"), "macro specificity"),
+    (("macro", "f1"), "macro F1"),
+)
+
+
+def metric_value(metrics: dict[str, Any], key: tuple[str, ...]) -> float | None:
+    """`metrics[key[0]][key[1]]…`, or None where a level is missing."""
+    value: Any = metrics
+    for part in key:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+# --------------------------------------------------------------------------- typed values
+
+
+@dataclass
+class Predictions:
+    """A run's test predictions: one row per image, class probabilities in `classes` order."""
+
+    paths: list[str]
+    targets: np.ndarray        # int index of the true class
+    probs: np.ndarray          # float (N, C)
+    classes: list[str]
+    predicted: np.ndarray      # int index of the predicted class (the arg-max unless chained)
+
+    @classmethod
+    def from_probs(cls, paths: list[str], targets: np.ndarray, probs: np.ndarray, classes: list[str],
+                   predicted: np.ndarray | None = None) -> Predictions:
+        if predicted is None:
+            predicted = probs.argmax(1) if len(probs) else np.zeros(0, dtype=int)
+        return cls(list(paths), np.asarray(targets, dtype=int), np.asarray(probs, dtype=float),
+                   list(classes), np.asarray(predicted, dtype=int))
+
+    def frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame({
+            "path": self.paths,
+            "label": [self.classes[t] for t in self.targets],
+            "predicted": [self.classes[p] for p in self.predicted],
+        })
+        for i, name in enumerate(self.classes):
+            frame[f"prob_{name}"] = self.probs[:, i] if len(self.probs) else []
+        return frame
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, source: Path | str = "predictions") -> Predictions:
+        missing = {"path", "label", "predicted"} - set(frame.columns)
+        classes = [c[len("prob_"):] for c in frame.columns if c.startswith("prob_")]
+        if missing or not classes:
+            what = ", ".join(sorted(missing)) or "prob_<class> columns"
+            raise BtcError(f"{source}: not a btc predictions file (missing {what})")
+        index = {c: i for i, c in enumerate(classes)}
+        unknown = sorted(set(frame["label"]) - set(index) | set(frame["predicted"]) - set(index))
+        if unknown:
+            raise BtcError(f"{source}: labels {unknown[:3]} are not among its classes {classes}")
+        return cls(frame["path"].astype(str).tolist(), frame["label"].map(index).to_numpy(dtype=int),
+                   frame[[f"prob_{c}" for c in classes]].to_numpy(dtype=float), classes,
+                   frame["predicted"].map(index).to_numpy(dtype=int))
+
+
+@dataclass
+class FoldResult:
+    fold: int                  # 1…K
+    metrics: dict[str, Any]
+
+
+@dataclass
+class CVSummary:
+    """`cv.json`: the finished folds' metrics, their mean and std, and the fold protocol."""
+
+    n_folds: int
+    folds: list[FoldResult]
+    mean: dict[str, Any] = field(default_factory=dict)
+    std: dict[str, Any] = field(default_factory=dict)
+    protocol: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return len(self.folds) == self.n_folds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_folds": self.n_folds, "complete": self.complete,
+                "folds": [{"fold": f.fold, "metrics": f.metrics} for f in self.folds],
+                "mean": self.mean, "std": self.std, "protocol": self.protocol}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CVSummary:
+        return cls(int(d.get("n_folds", len(d.get("folds") or []))),
+                   [FoldResult(int(f["fold"]), dict(f["metrics"])) for f in d.get("folds") or []],
+                   dict(d.get("mean") or {}), dict(d.get("std") or {}), str(d.get("protocol", "")))
+
+
+@dataclass
+class FoldAssignment:
+    """`folds.csv`: the fold (1…K) of every image of a CV, and how the folds were drawn."""
+
+    paths: list[str]
+    folds: np.ndarray
+    protocol: str
+
+    @property
+    def n_folds(self) -> int:
+        return int(self.folds.max()) if len(self.folds) else 0
+
+
+# --------------------------------------------------------------------------- readers' helpers
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise BtcError(f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                       "delete it and run the command again with --resume") from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise BtcError(f"{path}: unreadable CSV ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+# --------------------------------------------------------------------------- a run folder
+
+
+class RunFolder:
+    """One training run's folder: where each file is, and typed readers and atomic writers."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    # where
+    config_path = property(lambda self: self.path / CONFIG)
+    split_path = property(lambda self: self.path / SPLIT)
+    history_path = property(lambda self: self.path / HISTORY)
+    predictions_path = property(lambda self: self.path / PREDICTIONS)
+    metrics_path = property(lambda self: self.path / METRICS)
+    last_checkpoint = property(lambda self: self.path / LAST)
+    best_checkpoint = property(lambda self: self.path / BEST)
+    two_stage_path = property(lambda self: self.path / TWO_STAGE)
+
+    def plot(self, name: str) -> Path:
+        return self.path / name
+
+    # state
+    def has_run(self) -> bool:
+        """Whether btc has started a run here (a config or a checkpoint)."""
+        return self.config_path.is_file() or self.last_checkpoint.is_file()
+
+    def is_chain(self) -> bool:
+        """A two-stage chain's evaluation (no training, so no checkpoint of its own)."""
+        return self.two_stage_path.is_file()
+
+    def is_complete(self) -> bool:
+        """Finished: evaluated (metrics and predictions) with the weights it evaluated."""
+        needed = [self.config_path, self.metrics_path, self.predictions_path]
+        if not self.is_chain():
+            needed.append(self.best_checkpoint)
+        return all(p.is_file() and p.stat().st_size > 0 for p in needed)
+
+    def missing_plots(self) -> list[str]:
+        return [name for name in PLOTS if not self.plot(name).is_file()]
+
+    # readers
+    def read_config(self) -> dict[str, Any]:
+        """config.yaml as a mapping (the TrainConfig fields and the run's provenance)."""
+        if not self.config_path.is_file():
+            raise BtcError(f"{self.path}: not a btc run folder (no {CONFIG})")
+        try:
+            data = read_yaml(self.config_path)
+        except Exception as e:  # yaml.YAMLError and decoding errors: the file is the user's to fix
+            raise BtcError(f"{self.config_path}: unreadable YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise BtcError(f"{self.config_path}: not a btc run config (a YAML mapping)")
+        return data
+
+    def read_history(self) -> pd.DataFrame:
+        if not self.history_path.is_file():
+            return pd.DataFrame(columns=list(HISTORY_COLUMNS))
+        return _read_csv(self.history_path)
+
+    def read_metrics(self) -> dict[str, Any]:
+        if not self.metrics_path.is_file():
+            raise BtcError(f"{self.path}: the run has not finished (no {METRICS}); resume it with --resume")
+        metrics = _read_json(self.metrics_path)
+        if not isinstance(metrics, dict) or "accuracy" not in metrics:
+            raise BtcError(f"{self.metrics_path}: not btc metrics; delete it and run again with --resume")
+        return metrics
+
+    def read_predictions(self) -> Predictions:
+        if not self.predictions_path.is_file():
+            raise BtcError(f"{self.path}: no {PREDICTIONS} (the run folder is incomplete; resume it with --resume)")
+        return Predictions.from_frame(_read_csv(self.predictions_path), self.predictions_path)
+
+    def read_split(self) -> pd.DataFrame:
+        if not self.split_path.is_file():
+            raise BtcError(f"{self.path}: no {SPLIT} (not a btc run folder, or one of btc < 0.1)")
+        return _read_csv(self.split_path)
+
+    # writers
+    def write_config(self, values: dict[str, Any]) -> None:
+        atomic_write_yaml(self.config_path, values)
+
+    def write_split(self, paths: list[str], roles: list[str]) -> None:
+        frame = pd.DataFrame({"path": paths, "role": roles})
+        atomic_write(self.split_path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        frame = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+        atomic_write(self.history_path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+
+    def write_predictions(self, predictions: Predictions) -> None:
+        frame = predictions.frame()
+        atomic_write(self.predictions_path,
+                     lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n", float_format="%.8g"))
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        atomic_write_json(self.metrics_path, metrics)
+
+
+# --------------------------------------------------------------------------- a CV folder
+
+
+def fold_name(k: int) -> str:
+    return f"fold-{k}"
+
+
+class CVFolder:
+    """A cross-validation: `folds.csv`, `fold-1/` … `fold-K/` (run folders) and `cv.json`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"CVFolder({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    folds_path = property(lambda self: self.path / FOLDS)
+    summary_path = property(lambda self: self.path / CV_SUMMARY)
+    two_stage_path = property(lambda self: self.path / TWO_STAGE)
+
+    def plot(self, name: str) -> Path:
+        return self.path / name
+
+    def fold(self, k: int) -> RunFolder:
+        """The run folder of fold k (1…K)."""
+        return RunFolder(self.path / fold_name(k))
+
+    def exists(self) -> bool:
+        return self.folds_path.is_file() or self.summary_path.is_file()
+
+    # folds.csv
+    def read_folds(self) -> FoldAssignment:
+        self.migrate()
+        frame = _read_csv(self.folds_path)
+        if not {"path", "fold"} <= set(frame.columns) or frame.empty:
+            raise BtcError(f"{self.folds_path}: not a btc folds file (needs path and fold columns)")
+        try:
+            folds = frame["fold"].to_numpy(dtype=int)
+        except (TypeError, ValueError):
+            raise BtcError(f"{self.folds_path}: the fold column must hold integers 1…K") from None
+        if folds.min() < 1:
+            raise BtcError(f"{self.folds_path}: folds are numbered 1…K (found {folds.min()})")
+        protocol = str(frame["protocol"].iloc[0]) if "protocol" in frame.columns else ""
+        return FoldAssignment(frame["path"].astype(str).tolist(), folds, protocol)
+
+    def write_folds(self, assignment: FoldAssignment) -> None:
+        if len(assignment.folds) and assignment.folds.min() < 1:
+            raise ValueError("folds are numbered from 1")
+        frame = pd.DataFrame({"path": assignment.paths, "fold": assignment.folds,
+                              "protocol": assignment.protocol})
+        atomic_write(self.folds_path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+
+    # cv.json
+    def read_summary(self) -> CVSummary:
+        self.migrate()
+        if not self.summary_path.is_file():
+            raise BtcError(f"{self.path}: the CV has no finished fold yet (no {CV_SUMMARY})")
+        data = _read_json(self.summary_path)
+        if not isinstance(data, dict) or "folds" not in data:
+            raise BtcError(f"{self.summary_path}: not a btc CV summary")
+        return CVSummary.from_dict(data)
+
+    def write_summary(self, summary: CVSummary) -> None:
+        atomic_write_json(self.summary_path, summary.to_dict())
+
+    def finished_folds(self, n_folds: int) -> list[int]:
+        """Folds 1…n whose run folder is complete."""
+        return [k for k in range(1, n_folds + 1) if self.fold(k).is_complete()]
+
+    # btc 0.1 wrote fold-0 … fold-(K-1)
+    def migrate(self) -> bool:
+        """Renumber a btc 0.1 CV folder (folds 0…K-1) to folds 1…K in place; True if it did."""
+        if not self.folds_path.is_file():
+            return False
+        frame = _read_csv(self.folds_path)
+        if "fold" not in frame.columns or frame.empty or int(frame["fold"].min()) != 0:
+            return False
+        n = int(frame["fold"].max()) + 1
+        for k in range(n - 1, -1, -1):  # highest first, so no name is taken twice
+            old, new = self.path / fold_name(k), self.path / fold_name(k + 1)
+            if old.is_dir() and not new.exists():
+                old.rename(new)
+        if self.summary_path.is_file():
+            data = _read_json(self.summary_path)
+            for f in data.get("folds") or []:
+                f["fold"] = int(f["fold"]) + 1
+            atomic_write_json(self.summary_path, data)
+        frame["fold"] = frame["fold"].astype(int) + 1
+        atomic_write(self.folds_path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+        return True
+
+
+# --------------------------------------------------------------------------- which is it
+
+
+def is_cv_folder(path: str | Path) -> bool:
+    return CVFolder(path).exists()
+
+
+def open_folder(path: str | Path) -> RunFolder | CVFolder:
+    """The run or CV folder at `path`; a one-line `BtcError` when it is neither."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BtcError(f"{path}: no such run folder")
+    if is_cv_folder(path):
+        return CVFolder(path)
+    run = RunFolder(path)
+    if run.has_run() or run.metrics_path.is_file():
+        return run
+    raise BtcError(f"{path}: not a run folder (no {METRICS}) nor a CV folder (no {CV_SUMMARY})")

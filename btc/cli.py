@@ -94,11 +94,10 @@ def prepare_phantom(
 
     Example: `btc prepare phantom /tmp/phantom --per-class 40 --size 128 --seed 0`
     """
-    from btc.data.phantom import prepare_phantom as run
+    from btc.commands.prepare import run
 
-    result = run(out_dir, per_class=per_class, size=size, per_patient=per_patient, seed=seed,
-                 test_fraction=test_fraction, quiet=quiet)
-    out.print(f"wrote {result['images']} images of {len(result['classes'])} classes to {out_dir}")
+    run("phantom", out=out_dir, per_class=per_class, size=size, per_patient=per_patient, seed=seed,
+        test_fraction=test_fraction, quiet=quiet)
 
 
 @prepare_app.command("kaggle")
@@ -116,9 +115,9 @@ def prepare_kaggle(
 
     Example: `btc prepare kaggle ~/data/brain-tumor-mri-dataset data/kaggle --size 256 --dedup`
     """
-    from btc.data.kaggle import prepare_kaggle as run
+    from btc.commands.prepare import run
 
-    run(src, out_dir, size=size, workers=workers, pad=pad, dedup=dedup,
+    run("kaggle", src=src, out=out_dir, size=size, workers=workers, pad=pad, dedup=dedup,
         image_format=image_format, quiet=quiet)
 
 
@@ -136,9 +135,9 @@ def prepare_figshare(
 
     Example: `btc prepare figshare ~/data/figshare data/figshare --no-tumor ~/data/kaggle/Training/notumor`
     """
-    from btc.data.figshare import prepare_figshare as run
+    from btc.commands.prepare import run
 
-    run(src, out_dir, size=size, workers=workers, bit16=bit16, no_tumor=no_tumor, quiet=quiet)
+    run("figshare", src=src, out=out_dir, size=size, workers=workers, bit16=bit16, no_tumor=no_tumor, quiet=quiet)
 
 
 @prepare_app.command("folder")
@@ -154,9 +153,9 @@ def prepare_folder(
 
     Example: `btc prepare folder ~/data/hospital data/hospital --labels labels.yaml`
     """
-    from btc.data.folder import prepare_folder as run
+    from btc.commands.prepare import run
 
-    run(src, out_dir, labels=labels, size=size, workers=workers, quiet=quiet)
+    run("folder", src=src, out=out_dir, labels=labels, size=size, workers=workers, quiet=quiet)
 
 
 @app.command()
@@ -169,7 +168,7 @@ def audit(
 
     Example: `btc audit data/kaggle --json > audit.json`
     """
-    from btc.data.audit import audit_command as run
+    from btc.commands.audit import run
 
     run(data, as_json=as_json, threshold=threshold)
 
@@ -179,14 +178,14 @@ def audit(
 
 @app.command()
 def models(
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list on stdout instead of a table."),
     names: str | None = typer.Option(None, "--models", help="Comma-separated subset (default: all)."),
 ) -> None:
-    """The model registry: name, paper, parameters, sizes and FLOPs at the paper's input size.
+    """The model registry: name, paper, parameters, sizes, MACs and FLOPs (2×MACs) at the paper's input size.
 
     Example: `btc models --json`
     """
-    from btc.models.summary import models_command as run
+    from btc.commands.models import run
 
     run(names=names.split(",") if names else None, as_json=as_json)
 
@@ -221,6 +220,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     out_dir: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<task>-<time>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    force: bool = typer.Option(False, "--force", help="Replace a previous btc run in --out (only btc's files are removed)."),
     set_: list[str] = typer.Option([], "--set", help="Override any recipe field: FIELD=VALUE (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
@@ -228,10 +228,10 @@ def train(
 
     Example: `btc train --data data/kaggle --model dsconv_cbam --epochs 35 --out runs/dsconv`
     """
-    from btc.engine.run import train_command as run
+    from btc.commands.train import run
 
-    run(data=data, model=model, recipe=recipe, task=task, device=device, seed=seed, out=out_dir,
-        resume=resume, weights=weights, quiet=quiet,
+    run(data=data, model=model, recipe=recipe, task=task, device=device, seed=seed, out_dir=out_dir,
+        resume=resume, force=force, weights=weights, quiet=quiet,
         overrides=_overrides(set_, epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
                              optimizer=optimizer, test_fraction=test_fraction, pretrained=pretrained))
 
@@ -240,8 +240,10 @@ def train(
 def cv(
     data: Path = typer.Option(..., "--data", help="Prepared dataset folder."),
     model: str = typer.Option(..., "--model", help="Registered model name (see `btc models`)."),
-    folds: int = typer.Option(10, "--folds", "-k", min=2, help="Number of folds (ignored with official folds)."),
-    fold: int | None = typer.Option(None, "--fold", min=0, help="Run only this fold (0-based)."),
+    folds: int | None = typer.Option(None, "--folds", "-k", min=2,
+                                     help="Number of folds (default: the CV folder's, else 10)."),
+    force: bool = typer.Option(False, "--force", help="Replace a previous btc CV in --out (only btc's files are removed)."),
+    fold: int | None = typer.Option(None, "--fold", min=1, help="Run only this fold (1…K)."),
     parallel_folds: int = typer.Option(1, "--parallel-folds", min=1,
                                        help="Run N folds at a time in separate processes (share one GPU)."),
     group_by: str = typer.Option("auto", "--group-by", help="auto (patient when known), patient, official or none."),
@@ -267,10 +269,10 @@ def cv(
     Several GPUs: `torchrun --nproc_per_node 4 -m btc cv ...` (each fold data-parallel), or
     `--fold I` on several machines. One GPU, small batches: `--parallel-folds 3`.
     """
-    from btc.engine.run import cv_command as run
+    from btc.commands.cv import run
 
     run(data=data, model=model, folds=folds, fold=fold, group_by=group_by, recipe=recipe, task=task,
-        device=device, seed=seed, out=out_dir, weights=weights, quiet=quiet, parallel_folds=parallel_folds,
+        device=device, seed=seed, out_dir=out_dir, force=force, weights=weights, quiet=quiet, parallel_folds=parallel_folds,
         overrides=_overrides(set_, epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
                              optimizer=optimizer, pretrained=pretrained))
 
@@ -293,9 +295,9 @@ def two_stage(
     Example (after `btc cv … --task presence --out runs/p` and `btc cv … --task tumor_type --out runs/t`):
     `btc two-stage runs/p runs/t --out runs/p+t`
     """
-    from btc.engine.run import two_stage_command as run
+    from btc.commands.two_stage import run
 
-    run(stage1, stage2, out=out_dir, device=device, batch_size=batch_size, quiet=quiet)
+    run(stage1, stage2, out_dir=out_dir, device=device, batch_size=batch_size, quiet=quiet)
 
 
 # --------------------------------------------------------------------------- benchmark / report
@@ -312,17 +314,19 @@ def benchmark(
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     iters: int = typer.Option(10, "--iters", min=1, help="Timed iterations (median reported)."),
     warmup: int = typer.Option(3, "--warmup", min=0),
-    json_file: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of the table."),
+    out_file: Path | None = typer.Option(None, "--out", help="Write the results as JSON to this file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Parameters, size, FLOPs, training/inference images/s, latency and memory per model.
 
-    Example: `btc benchmark --device cpu --models resnet18,dsconv_cbam --image-size 64 --json out.json`
+    Example: `btc benchmark --device cpu --models resnet18,dsconv_cbam --image-size 64 --out out.json`
     """
-    from btc.bench.benchmark import benchmark_command
+    from btc.commands.benchmark import run
 
-    benchmark_command(models_, device=device, batch_size=batch_size, image_size=image_size, amp=amp,
-                      channels_last=channels_last, compile=compile_, iters=iters, warmup=warmup,
-                      json_file=json_file)
+    run(models_, device=device, batch_size=batch_size, image_size=image_size, amp=amp,
+        channels_last=channels_last, compile=compile_, iters=iters, warmup=warmup,
+        as_json=as_json, out_file=out_file, quiet=quiet)
 
 
 @app.command()
@@ -357,7 +361,7 @@ def predict(
 
     Example: `btc predict runs/dsconv/checkpoint-best.pt scans/ --cam cams/`
     """
-    from btc.predict import predict_command as run
+    from btc.commands.predict import run
 
     run(checkpoint, inputs, csv=csv, cam=cam, device=device, batch_size=batch_size)
 
@@ -372,7 +376,7 @@ def export(
 
     Example: `btc export runs/dsconv/checkpoint-best.pt --onnx dsconv.onnx`
     """
-    from btc.export import export_command as run
+    from btc.commands.export import run
 
     run(checkpoint, onnx, opset=opset)
 
@@ -386,14 +390,20 @@ def demo(
 
     Example: `btc demo --out /tmp/btc-demo`
     """
-    from btc.engine.demo import run_demo
+    from btc.commands.demo import run
 
-    report_path = run_demo(out_dir, quiet=quiet)
-    out.print(f"report: {report_path}")
+    run(out_dir, quiet=quiet)
+
+
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a scheduler's kill) ends a command like Ctrl-C
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: user errors become one line and a non-zero exit code."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         app(args=argv, prog_name="btc")
     except BtcError as e:

@@ -18,11 +18,25 @@ wrote them, so `CVFolder.migrate()` renumbers them in place when they are opened
 
 This module is the only one that spells these names. Writers are atomic (`btc.io`); readers
 return typed values and raise `BtcError` naming the file for anything unreadable.
+
+Ownership and one writer at a time (DESIGN.md, Conventions): btc marks every folder it creates
+with `.btc-run` (the command and a unique id). `claim()` refuses a folder that holds a file
+btc would write but did not (a user's `metrics.json` is never overwritten), replaces a previous
+btc run only with `force`, and removes only the files btc writes. `lock()` is an OS-level lock
+(`flock` on `.btc-lock`, released by the kernel when the process dies) held by the process
+that writes a run folder; a CV folder's shared files are written under a short lock of their own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +62,10 @@ CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "learning_curves.png"
 ROC_PNG = "roc.png"
 PLOTS = (CONFUSION_PNG, CURVES_PNG, ROC_PNG)
+MARKER = ".btc-run"
+LOCK = ".btc-lock"
+RUN_FILES = (CONFIG, SPLIT, HISTORY, PREDICTIONS, METRICS, LAST, BEST, TWO_STAGE, REPORT) + PLOTS
+CV_FILES = (FOLDS, CV_SUMMARY, TWO_STAGE, REPORT) + PLOTS
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 ROLES = ("train", "val", "test")
@@ -182,6 +200,89 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise BtcError(f"{path}: unreadable CSV ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
 
+# --------------------------------------------------------------------------- ownership, locks
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, what: str = "run folder") -> Iterator[None]:
+    """Hold an exclusive OS lock on `folder/.btc-lock`; a one-line error when another process
+    holds it. The kernel releases it when the process ends, however it ends."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BtcError(f"another btc process is writing the {what} {folder} (it holds {folder / LOCK}); "
+                           "wait for it to finish, or use another --out") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def shared_file_lock(folder: Path) -> Iterator[None]:
+    """A short blocking lock for files several processes of one CV write (folds.csv, cv.json)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / (LOCK + "-shared"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_marker(folder: Path, kind: str) -> None:
+    atomic_write_json(folder / MARKER, {"kind": kind, "id": uuid.uuid4().hex, "created": time.time(),
+                                         "command": sys.argv})
+
+
+def _is_btc_folder(folder: Path, legacy: Path) -> bool:
+    """Marked by btc, or written by btc 0.1 before the marker existed (recognised by `legacy`)."""
+    if (folder / MARKER).is_file():
+        return True
+    if legacy.is_file():
+        try:
+            text = legacy.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+        return "btc_version" in text or "protocol" in text
+    return False
+
+
+def _claim(folder: Path, kind: str, names: tuple[str, ...], legacy: Path, *, started: bool,
+           resume: bool, force: bool, flag: str) -> None:
+    """Make `folder` btc's to write (see the module docstring)."""
+    if folder.exists() and not folder.is_dir():
+        raise BtcError(f"--out {folder} is a file, not a folder: choose a folder name")
+    folder.mkdir(parents=True, exist_ok=True)
+    if not _is_btc_folder(folder, legacy):
+        foreign = sorted(n for n in os.listdir(folder) if n in names or n.startswith("fold-"))
+        if foreign:
+            raise BtcError(f"{folder} holds files btc did not write ({', '.join(foreign[:5])}"
+                           f"{', …' if len(foreign) > 5 else ''}): choose another --out")
+        _write_marker(folder, kind)
+        return
+    if started and not resume:
+        if not force:
+            raise BtcError(f"{folder} already holds a btc {kind}: pass {flag} to continue it, "
+                           "--force to replace it, or choose another --out")
+        _remove_btc_files(folder, names)
+    if not (folder / MARKER).is_file():
+        _write_marker(folder, kind)  # adopt a btc 0.1 folder
+
+
+def _remove_btc_files(folder: Path, names: tuple[str, ...]) -> None:
+    """Remove only what btc writes in a folder it owns (fold folders included, recursively)."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and entry.name.startswith("fold-") and (entry / MARKER).is_file():
+            _remove_btc_files(entry, RUN_FILES)
+            with contextlib.suppress(OSError):
+                entry.rmdir()  # kept when a user's file is inside
+        elif entry.is_file() and (entry.name in names or (entry.name.startswith(".") and entry.name.endswith(".tmp"))):
+            entry.unlink()
+
+
 # --------------------------------------------------------------------------- a run folder
 
 
@@ -209,6 +310,15 @@ class RunFolder:
 
     def plot(self, name: str) -> Path:
         return self.path / name
+
+    # ownership
+    def claim(self, *, resume: bool = False, force: bool = False) -> None:
+        """Make this folder btc's to write; refuse a user's files or a previous run (see module)."""
+        _claim(self.path, "run", RUN_FILES, self.config_path, started=self.has_run(), resume=resume,
+               force=force, flag="--resume")
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        return folder_lock(self.path)
 
     # state
     def has_run(self) -> bool:
@@ -318,6 +428,14 @@ class CVFolder:
 
     def exists(self) -> bool:
         return self.folds_path.is_file() or self.summary_path.is_file()
+
+    def claim(self, *, force: bool = False) -> None:
+        """Make this folder btc's CV folder (resuming is the default for a CV; `force` replaces)."""
+        _claim(self.path, "cv", CV_FILES, self.folds_path, started=self.exists() and force, resume=not force,
+               force=force, flag="")
+
+    def shared_lock(self) -> contextlib.AbstractContextManager[None]:
+        return shared_file_lock(self.path)
 
     # folds.csv
     def read_folds(self) -> FoldAssignment:

@@ -16,18 +16,18 @@ from btc.report.plots import write_missing_plots
 
 
 @distributed.in_session
-def run(*, data: Path, model: str, folds: int, fold: int | None, group_by: str,
+def run(*, data: Path, model: str, folds: int | None, fold: int | None, group_by: str,
         recipe: str | None, task: str, device: str, seed: int, out_dir: Path | None,
         weights: Path | None, quiet: bool, overrides: dict[str, Any],
-        parallel_folds: int = 1) -> CVResult:
+        parallel_folds: int = 1, force: bool = False) -> CVResult:
     config = resolve(model, recipe, task, device, seed, overrides)
     task_data = TaskData.from_dataset(load_dataset(data), task)
-    cv_dir = out_dir or default_run_dir(config, f"cv{folds}")
+    cv_dir = out_dir or default_run_dir(config, f"cv{folds or ''}")
     progress = progress_for(quiet or not distributed.current().is_writer)
     with progress:
         result = cross_validate(task_data, config, cv_dir, k=folds, fold=fold, group_by=group_by,
                                 weights=weights, pretrained_required=overrides.get("pretrained") is True,
-                                progress=progress, parallel_folds=parallel_folds)
+                                progress=progress, parallel_folds=parallel_folds, force=force)
     summary = result.summary
     if distributed.current().is_writer:
         for f in summary.folds:

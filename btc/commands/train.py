@@ -39,7 +39,7 @@ def final_line(text: str) -> None:
 
 @distributed.in_session
 def run(*, data: Path, model: str, recipe: str | None, task: str, device: str, seed: int,
-        out_dir: Path | None, resume: bool, weights: Path | None, quiet: bool,
+        out_dir: Path | None, resume: bool, force: bool = False, weights: Path | None, quiet: bool,
         overrides: dict[str, Any]) -> dict[str, Any]:
     config = resolve(model, recipe, task, device, seed, overrides)
     task_data = TaskData.from_dataset(load_dataset(data), task)
@@ -49,7 +49,7 @@ def run(*, data: Path, model: str, recipe: str | None, task: str, device: str, s
     progress = progress_for(quiet or not distributed.current().is_writer)
     with progress:
         metrics = train_run(task_data, roles, config, run_folder, protocol=protocol, resume=resume,
-                            weights=weights, pretrained_required=overrides.get("pretrained") is True,
+                            force=force, weights=weights, pretrained_required=overrides.get("pretrained") is True,
                             progress=progress)
     if distributed.current().is_writer:
         write_missing_plots(run_folder)

@@ -7,6 +7,7 @@ repeated exactly and a checkpoint knows its own preprocessing (`btc predict`).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,21 @@ class TrainConfig:
     deterministic: bool = False
 
     def validate(self) -> TrainConfig:
+        for f in dataclasses.fields(self):
+            value, default = getattr(self, f.name), getattr(TrainConfig(), f.name)
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, (int, float)):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                if ok and isinstance(default, int) and not float(value).is_integer():
+                    ok = False
+            elif isinstance(default, str):
+                ok = isinstance(value, str)
+            else:
+                ok = True
+            if not ok:
+                raise BtcError(f"config '{f.name}' expects a finite {type(default).__name__} "
+                               f"(got {value!r})")
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise BtcError(f"config '{name}' must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
@@ -125,7 +141,10 @@ def load_recipe(recipe: str) -> dict[str, Any]:
         path = RECIPES_DIR / f"{recipe}.yaml"
     if not path.is_file():
         raise BtcError(f"unknown recipe '{recipe}'; known: {', '.join(recipe_names())} (or a YAML file)")
-    data = read_yaml(path) or {}
+    try:
+        data = read_yaml(path) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise BtcError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise BtcError(f"{path}: a recipe is a YAML mapping")
     data.setdefault("recipe", data.pop("name", path.stem))

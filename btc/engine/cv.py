@@ -52,9 +52,11 @@ def assign_folds(data: TaskData, cv: CVFolder, k: int, group_by: str, seed: int)
         return read_folds(data, cv)
     folds, protocol = make_folds(data, k, group_by, seed)
     assignment = FoldAssignment(data.rows["path"].tolist(), folds, protocol)
-    cv.path.mkdir(parents=True, exist_ok=True)
     if distributed.current().is_writer:
-        cv.write_folds(assignment)
+        with cv.shared_lock():
+            if cv.folds_path.is_file():  # another `--fold` process wrote them first
+                return read_folds(data, cv)
+            cv.write_folds(assignment)
     return assignment
 
 
@@ -80,18 +82,30 @@ class CVResult:
     summary: CVSummary
 
 
-def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, k: int, fold: int | None = None,
+DEFAULT_FOLDS = 10
+
+
+def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, k: int | None = None, fold: int | None = None,
                    group_by: str = "auto", weights: Path | None = None, pretrained_required: bool = False,
-                   progress: Progress = SILENT, parallel_folds: int = 1) -> CVResult:
+                   progress: Progress = SILENT, parallel_folds: int = 1, force: bool = False) -> CVResult:
     """Run every unfinished fold (or only `fold`, 1…K) and write the CV summary.
 
     With `parallel_folds` N > 1 the unfinished folds run N at a time in separate processes
     (`run_folds_in_processes`): paper 001's batch of 16 leaves most of a GPU idle, and N folds
-    share it. Each fold is seeded on its own, so its results do not depend on N.
+    share it. Each fold is seeded on its own, so its results do not depend on N. The CV folder
+    must be btc's (`CVFolder.claim`); `force` replaces a previous CV there.
     """
     cv = CVFolder(out)
+    if distributed.current().is_writer:
+        cv.claim(force=force)
+    distributed.barrier()
+    if k is None:  # continue the CV in the folder, else the default
+        k = cv.read_folds().n_folds if cv.folds_path.is_file() else DEFAULT_FOLDS
     assignment = assign_folds(data, cv, k, group_by, config.seed)
     n_folds = assignment.n_folds
+    if n_folds != k and not assignment.protocol.startswith("official"):
+        raise BtcError(f"{cv.path} holds a {n_folds}-fold CV and --folds is {k}: use --folds {n_folds} "
+                       "to continue it, --force to replace it, or another --out")
     if fold is not None and not 1 <= fold <= n_folds:
         raise BtcError(f"--fold {fold} is out of range: this CV has folds 1..{n_folds}")
     todo = [fold] if fold is not None else list(range(1, n_folds + 1))
@@ -107,9 +121,12 @@ def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, k: int, fo
         for k_ in todo:
             run_fold(data, config, cv, k_, assignment, weights=weights, pretrained_required=pretrained_required,
                      progress=progress, label=f"fold {k_}/{n_folds} ")
-    summary = collect(cv, n_folds, assignment.protocol)
     if distributed.current().is_writer:
-        cv.write_summary(summary)
+        with cv.shared_lock():  # several `--fold` processes may finish at once
+            summary = collect(cv, n_folds, assignment.protocol)
+            cv.write_summary(summary)
+    else:
+        summary = collect(cv, n_folds, assignment.protocol)
     return CVResult(cv, summary)
 
 

@@ -9,6 +9,7 @@ Plots are the command layer's: it draws them from the finished folder.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,23 +165,34 @@ def check_resumable(run: RunFolder, config: TrainConfig) -> None:
 
 
 def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunFolder, *,
-              protocol: str, resume: bool = False, weights: Path | None = None,
+              protocol: str, resume: bool = False, force: bool = False, weights: Path | None = None,
               pretrained_required: bool = False, progress: Progress = SILENT,
               label: str = "") -> dict[str, Any]:
     """Train on the rows with role 'train' (selecting on 'val'), test on 'test'; return metrics.
 
-    A complete folder is returned as is when resuming. Under torchrun every process runs
-    this; only rank 0 writes (and shows progress).
+    The folder must be btc's (`RunFolder.claim`: a previous run is continued with `resume`,
+    replaced with `force`); the writing process holds its lock throughout. A complete folder is
+    returned as is when resuming. Under torchrun every process runs this; only rank 0 writes
+    (and shows progress).
     """
     writer = distributed.current().is_writer
-    progress = progress if writer else SILENT
+    if writer:
+        run.claim(resume=resume, force=force)
+    with run.lock() if writer else contextlib.nullcontext():
+        return _train_run(data, roles, config, run, protocol=protocol, resume=resume, weights=weights,
+                          pretrained_required=pretrained_required, progress=progress if writer else SILENT,
+                          label=label)
+
+
+def _train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunFolder, *,
+               protocol: str, resume: bool, weights: Path | None, pretrained_required: bool,
+               progress: Progress, label: str) -> dict[str, Any]:
+    writer = distributed.current().is_writer
     run.path.mkdir(parents=True, exist_ok=True)
     if resume:
         check_resumable(run, config)
         if run.is_complete():
             return run.read_metrics()
-    elif run.has_run():
-        raise BtcError(f"{run.path} already holds a run: pass --resume to continue it, or choose another --out")
     distributed.barrier()  # every process has looked at the folder before rank 0 writes to it
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)

@@ -5,12 +5,12 @@ Paper 001 (Tables III–IV): ResNeSAt, 256 px, batch 16, 100 epochs, ten folds o
 the last epoch's model tested on each fold. The whole protocol is 10 × 100 epochs; a lease of a
 GPU is shorter, so this script measures and extrapolates:
 
-1. for N in `--parallel-folds` (e.g. 1,2,4), N spawned processes train folds 0..N-1 at the same
-   time with the real engine (`btc.bench.training.engine_rate`, real images) for `--steps`
-   steps after `--warmup`, and time a pass of evaluation over their test images;
+1. for N in `--parallel-folds` (e.g. 1,2,4), N spawned processes train folds 1..N at the same
+   time with the real engine (`btc.bench.cv_walltime.measure_parallel_folds`, real images) for
+   `--steps` steps after `--warmup`, and time a pass of evaluation over their test images;
 2. a fold takes `epochs × n_train / train_rate + n_test / eval_rate` seconds at that sharing,
-   and the protocol `ceil(folds / N)` such rounds (the figure `btc cv --parallel-folds N`
-   would take, data decoding and checkpoint writes aside).
+   and the protocol `ceil(folds / N)` such rounds (`btc.bench.cv_walltime.protocol_row`: the
+   figure `btc cv --parallel-folds N` would take, data decoding and checkpoint writes aside).
 
 Prints the table and saves JSON (device, versions, command, date, the measured rates).
 
@@ -22,18 +22,17 @@ Prints the table and saves JSON (device, versions, command, date, the measured r
 from __future__ import annotations
 
 import argparse
-import math
 import multiprocessing
 import sys
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from btc.bench.cv_walltime import fold_seconds, measure_fold  # noqa: E402
+from btc.bench.cv_walltime import measure_parallel_folds, protocol_row  # noqa: E402
 from btc.bench.provenance import result_header  # noqa: E402
+from btc.engine.config import resolve_config  # noqa: E402
+from btc.engine.devices import resolve_device  # noqa: E402
 from btc.io import atomic_write_json  # noqa: E402
 
 
@@ -50,11 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--parallel-folds", default="1,2,4")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=None, help="Result file (default: benchmarks/results/…).")
     args = ap.parse_args(argv)
-
-    from btc.engine.config import resolve_config
-    from btc.engine.train import resolve_device
 
     device = resolve_device(args.device)
     overrides = {"device": str(device), "pretrained": False, "task": args.task}
@@ -62,25 +58,16 @@ def main(argv: list[str] | None = None) -> dict:
         overrides["image_size"] = args.image_size
     config = resolve_config(args.model, args.recipe, args.task, overrides)
     epochs = args.epochs or config.epochs
-    context = multiprocessing.get_context("spawn")
     rows = []
     for n in (int(x) for x in args.parallel_folds.split(",")):
-        threads = max(1, (multiprocessing.cpu_count() // n) if device.type == "cpu" else 1)
-        start = context.Manager().Barrier(n)
-        jobs = [(str(args.data), args.model, args.recipe, overrides, args.folds, k, args.steps, args.warmup,
-                 threads, start) for k in range(n)]
-        with context.Pool(n) as pool:
-            folds = pool.map(measure_fold, jobs)
-        train_rate = float(np.mean([f["train_img_s"] for f in folds]))  # per process
-        eval_rate = float(np.mean([f["eval_img_s"] for f in folds]))
-        n_train = float(np.mean([f["n_train"] for f in folds]))
-        n_test = float(np.mean([f["n_test"] for f in folds]))
-        fold_s = fold_seconds(epochs, n_train, n_test, train_rate, eval_rate)
-        total_s = math.ceil(args.folds / n) * fold_s
-        rows.append({"parallel_folds": n, "train_img_s_per_process": train_rate, "train_img_s_total": train_rate * n,
-                     "eval_img_s_per_process": eval_rate, "fold_s": fold_s, "protocol_s": total_s, "measured": folds})
-        print(f"parallel folds {n}: {train_rate:8.1f} img/s per process ({train_rate * n:8.1f} total), "
-              f"fold {fold_s / 60:8.1f} min, {args.folds}-fold × {epochs} epochs ≈ {total_s / 3600:7.2f} h", flush=True)
+        measured = measure_parallel_folds(n, args.data, args.model, args.recipe, overrides, args.folds,
+                                          args.steps, args.warmup, device.type)
+        row = protocol_row(measured, epochs, args.folds)
+        rows.append(row)
+        rate = row["train_img_s_per_process"]
+        print(f"parallel folds {n}: {rate:8.1f} img/s per process ({rate * n:8.1f} total), "
+              f"fold {row['fold_s'] / 60:8.1f} min, {args.folds}-fold × {epochs} epochs "
+              f"≈ {row['protocol_s'] / 3600:7.2f} h", flush=True)
     best = min(rows, key=lambda r: r["protocol_s"])
     result = {
         **result_header("cv_walltime", device),
@@ -92,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
         "best": {"parallel_folds": best["parallel_folds"], "protocol_h": best["protocol_s"] / 3600},
         "speedup_of_best_over_sequential": rows[0]["protocol_s"] / best["protocol_s"] if rows[0]["parallel_folds"] == 1 else None,
     }
-    out = args.json or REPO / "benchmarks" / "results" / f"cv_walltime-{device.type}.json"
+    out = args.out or REPO / "benchmarks" / "results" / f"cv_walltime-{device.type}.json"
     atomic_write_json(out, result)
     print(f"wrote {out}")
     return result

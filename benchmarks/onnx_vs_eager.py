@@ -3,7 +3,9 @@
 Each model (random weights, 4 classes, softmax included) is exported as `btc export` does
 (`btc.export.WithSoftmax`, TorchScript exporter at opset 17, dynamic batch) and timed at its
 paper input size, batch 1 and 8: `--warmup` untimed runs, then the median of `--iters` timed
-runs, reported as images/s. Both runtimes get the same number of threads (`--threads`).
+runs (`btc.engine.timing.time_fn`), reported as images/s. Both runtimes get the same number of
+threads (`--threads`). Writes JSON (the shared result header: device, versions, command, date)
+to `benchmarks/results/onnx_vs_eager-cpu.json` or `--out FILE`.
 
     python benchmarks/onnx_vs_eager.py --iters 10 --warmup 3
 """
@@ -11,11 +13,8 @@ runs, reported as images/s. Both runtimes get the same number of threads (`--thr
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -24,30 +23,21 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from btc.bench.provenance import result_header  # noqa: E402
-from btc.export import WithSoftmax, _export  # noqa: E402
+from btc.engine.export import WithSoftmax, _export  # noqa: E402
+from btc.engine.timing import time_fn  # noqa: E402
+from btc.io import atomic_write_json  # noqa: E402
 from btc.models import create_model, get_spec  # noqa: E402
 
 
-def median_seconds(fn, warmup: int, iters: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="resnet18,dsconv_cbam")
     ap.add_argument("--batch-sizes", default="1,8")
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "onnx_vs_eager-cpu.json")
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "onnx_vs_eager-cpu.json")
+    args = ap.parse_args(argv)
 
     import onnxruntime as ort
 
@@ -68,9 +58,9 @@ def main() -> None:
                 x = torch.randn(batch, 3, size, size)
                 xn = x.numpy()
                 with torch.inference_mode():
-                    eager = median_seconds(lambda m=module, x=x: m(x), args.warmup, args.iters)
+                    eager = time_fn(lambda m=module, x=x: m(x), args.iters, args.warmup)
                     diff = float(abs(session.run(None, {"image": xn})[0] - module(x).numpy()).max())
-                onnx_s = median_seconds(lambda s=session, xn=xn: s.run(None, {"image": xn}), args.warmup, args.iters)
+                onnx_s = time_fn(lambda s=session, xn=xn: s.run(None, {"image": xn}), args.iters, args.warmup)
                 row = {"model": name, "input_size": size, "batch_size": batch,
                        "eager_images_per_s": batch / eager, "ort_images_per_s": batch / onnx_s,
                        "speedup": eager / onnx_s, "max_abs_diff": diff, "exporter": exporter}
@@ -84,9 +74,9 @@ def main() -> None:
         "note": "random weights (throughput does not depend on them); machine shared with other jobs",
         "results": rows,
     })
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    atomic_write_json(args.out, result)
+    print(f"wrote {args.out}")
+    return result
 
 
 if __name__ == "__main__":

@@ -4,25 +4,24 @@ models at their paper input sizes, batch 8, few iterations (a few minutes on 2 c
 
     python benchmarks/run_cpu.py [--iters 3] [--warmup 1] [--batch-size 8] [--out FILE]
 
-Each model runs in its own `btc benchmark` process so that `peak_mem_mb` (the process peak RSS on
-CPU) is that model's own. The merged JSON (the `btc benchmark --json` object plus `command`,
-`date` and `host`) goes to `benchmarks/results/benchmark-cpu.json`.
+`btc.bench.benchmark.run_benchmark(isolate=True)` measures each model in its own process, so
+that `peak_mem_mb` (the process peak RSS on CPU) is that model's own. The result is the
+`btc benchmark --json` object (shared header: device, versions, command, date) plus `host`,
+written to `benchmarks/results/benchmark-cpu.json`.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import shlex
 import socket
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from btc.bench.benchmark import Settings, run_benchmark  # noqa: E402
+from btc.io import atomic_write_json  # noqa: E402
 
 MODELS = ("resnesat", "dsconv_cbam", "resnet34_improved", "resnet18_transfer")  # papers 001–004
 
@@ -33,41 +32,18 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--image-size", type=int, default=None, help="Default: each model's paper size.")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "benchmark-cpu.json")
     args = parser.parse_args(argv)
 
-    from btc.io import atomic_write_json
-
-    merged: dict | None = None
-    commands = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for model in args.models.split(","):
-            part = Path(tmp) / f"{model}.json"
-            cmd = [sys.executable, "-m", "btc", "benchmark", "--device", "cpu", "--models", model,
-                   "--batch-size", str(args.batch_size), "--iters", str(args.iters),
-                   "--warmup", str(args.warmup), "--json", str(part)]
-            shown = ["btc", *cmd[3:-1], f"{model}.json"]
-            commands.append(shlex.join(shown))
-            print(f"$ {commands[-1]}", flush=True)
-            subprocess.run(cmd, cwd=REPO, check=True)
-            report = json.loads(part.read_text())
-            if merged is None:
-                merged = report
-            else:
-                merged["results"].extend(report["results"])
-    assert merged is not None
-    record = {
-        "command": f"python benchmarks/run_cpu.py {shlex.join(argv if argv is not None else sys.argv[1:])}".strip(),
-        "commands": commands,
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": socket.gethostname(),
-        **merged,
-    }
-    atomic_write_json(args.out, record)
-    print(f"\n{'model':<20}{'params':>12}{'GFLOPs':>9}{'infer img/s':>13}{'train img/s':>13}")
-    for r in record["results"]:
-        print(f"{r['model']:<20}{r['params']:>12,}{r['flops'] / 1e9:>9.2f}"
-              f"{r['infer_img_s']:>13.2f}{r['train_img_s']:>13.2f}")
+    settings = Settings(device="cpu", batch_size=args.batch_size, image_size=args.image_size,
+                        iters=args.iters, warmup=args.warmup)
+    report = run_benchmark(args.models, settings, isolate=True)
+    atomic_write_json(args.out, {**report.to_dict(), "host": socket.gethostname()})
+    print(f"{'model':<20}{'params':>12}{'GFLOPs':>9}{'infer img/s':>13}{'train img/s':>13}{'peak MB':>9}")
+    for r in report.results:
+        print(f"{r.model:<20}{r.params:>12,}{r.flops / 1e9:>9.2f}{r.infer_img_s:>13.2f}{r.train_img_s:>13.2f}"
+              f"{r.peak_mem_mb:>9.0f}")
     print(f"wrote {args.out}")
     return args.out
 

@@ -37,8 +37,9 @@ from btc.bench.provenance import result_header  # noqa: E402
 from btc.bench.training import ceiling_rate, engine_rate, naive_rate  # noqa: E402
 from btc.data.manifest import load_dataset  # noqa: E402
 from btc.engine.config import resolve_config  # noqa: E402
+from btc.engine.devices import resolve_device  # noqa: E402
 from btc.engine.runs import TaskData  # noqa: E402
-from btc.engine.train import Trainer, amp_dtype, resolve_device  # noqa: E402
+from btc.engine.train import Trainer  # noqa: E402
 from btc.io import atomic_write_json  # noqa: E402
 from btc.models import create_model  # noqa: E402
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batch-size", type=int, default=None, help="Override every recipe's batch.")
     ap.add_argument("--workers", type=int, default=4, help="DataLoader workers of the naive loop.")
     ap.add_argument("--compile", action="store_true")
-    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=None, help="Result file (default: benchmarks/results/…).")
     args = ap.parse_args(argv)
 
     device = resolve_device(args.device)
@@ -70,17 +71,18 @@ def main(argv: list[str] | None = None) -> dict:
         if args.batch_size:
             overrides["batch_size"] = args.batch_size
         config = resolve_config(name, overrides=overrides)
-        split = data.split(np.ones(len(data.rows), dtype=bool), config, quiet=True).to(device)
+        split = data.split(np.ones(len(data.rows), dtype=bool), config).to(device)
         torch.manual_seed(0)
         trainer = Trainer(create_model(name, len(data.classes), input_size=config.image_size), config, device)
         btc_rate = engine_rate(trainer, split, args.steps, args.warmup)
         ceiling = ceiling_rate(trainer, len(data.classes), args.steps, args.warmup)
+        amp = str(trainer.amp_dtype)
         del trainer, split
         torch.manual_seed(0)
         naive = naive_rate(create_model(name, len(data.classes), input_size=config.image_size), args.raw,
                            config.image_size, config.batch_size, device, args.steps, args.warmup, args.workers)
         row = {"model": name, "image_size": config.image_size, "batch_size": config.batch_size,
-               "amp": str(amp_dtype(config, device)), "btc_img_s": btc_rate, "ceiling_img_s": ceiling,
+               "amp": amp, "btc_img_s": btc_rate, "ceiling_img_s": ceiling,
                "naive_img_s": naive, "btc_over_ceiling": btc_rate / ceiling, "btc_over_naive": btc_rate / naive}
         rows.append(row)
         print(f"{name:18s} {config.image_size:4d}px b{config.batch_size:<3d} btc {btc_rate:9.1f}  "
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         "data": str(args.data), "raw": str(args.raw), "steps": args.steps, "warmup": args.warmup,
         "naive_workers": args.workers, "rows": rows,
     }
-    out = args.json or REPO / "benchmarks" / "results" / f"train_throughput-{device.type}.json"
+    out = args.out or REPO / "benchmarks" / "results" / f"train_throughput-{device.type}.json"
     atomic_write_json(out, result)
     print(f"wrote {out}")
     return result

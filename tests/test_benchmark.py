@@ -1,4 +1,5 @@
-"""`btc benchmark`: the JSON contract on CPU, the timing median, one-line errors."""
+"""`btc benchmark`: the JSON contract on CPU (`--out FILE`, `--json` on stdout), the timing
+median, one-line errors, and the benchmark part returning values without printing."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import json
 import pytest
 import torch
 
-from btc.bench.timing import time_fn
+from btc.engine.timing import time_fn
 from tests.conftest import run_cli
 
 RESULT_TYPES = {
     "model": str, "image_size": int, "batch_size": int, "params": int, "trainable_params": int,
     "size_mb": float, "size_mib": float, "flops": int, "infer_img_s": float, "train_img_s": float,
-    "latency_ms": float, "peak_mem_mb": float, "channels_last": bool, "compiled": bool,
+    "latency_ms": float, "peak_mem_mb": float, "dtype": str, "memory_format": str, "channels_last": bool,
+    "compiled": bool,
 }
+TINY = ["benchmark", "--device", "cpu", "--models", "small_cnn", "--image-size", "32", "--iters", "1",
+        "--warmup", "0", "--batch-size", "2"]
 
 
 def test_benchmark_cpu_json_contract(tmp_path, capsys):
@@ -24,13 +28,15 @@ def test_benchmark_cpu_json_contract(tmp_path, capsys):
 
     out = tmp_path / "out.json"
     code, stdout, stderr = run_cli(["benchmark", "--device", "cpu", "--models", "resnet18,dsconv_cbam",
-                                    "--image-size", "64", "--json", out, "--iters", "2", "--warmup", "1",
+                                    "--image-size", "64", "--out", out, "--iters", "2", "--warmup", "1",
                                     "--batch-size", "2"], capsys)
     assert code == 0, stderr
-    assert "resnet18" in stdout and "dsconv_cbam" in stdout
+    assert "resnet18" in stdout and "dsconv_cbam" in stdout  # the table
+    assert f"wrote {out}" in stderr
     report = json.loads(out.read_text())
     assert isinstance(report["device"], str) and report["device"]
-    assert report["torch"] == torch.__version__
+    assert report["benchmark"] == "benchmark" and report["date"] and report["command"]
+    assert report["torch"] == torch.__version__ == report["versions"]["torch"]
     assert report["cuda"] is None or isinstance(report["cuda"], str)
     settings = report["settings"]
     assert isinstance(settings, dict)
@@ -55,6 +61,7 @@ def test_benchmark_cpu_json_contract(tmp_path, capsys):
         assert r["infer_img_s"] > 0 and r["train_img_s"] > 0 and r["latency_ms"] > 0
         assert r["peak_mem_mb"] > 0
         assert r["channels_last"] is False and r["compiled"] is False  # auto → contiguous on CPU
+        assert r["memory_format"] == "contiguous" and r["dtype"] == "float32"
         assert r["train_tflops"] == pytest.approx(3 * r["flops"] * r["train_img_s"] / 1e12, rel=1e-2, abs=1e-6)
 
 
@@ -105,7 +112,68 @@ def test_benchmark_cuda_without_cuda(capsys):
 
 
 def test_preferred_memory_format_cpu_is_contiguous():
-    from btc.bench.memory_format import preferred_memory_format
+    from btc.engine.memory_format import preferred_memory_format
 
     model = torch.nn.Conv2d(3, 4, 3)
     assert preferred_memory_format("x", model, "cpu", 64, 2, None) == torch.contiguous_format
+
+
+def test_benchmark_json_is_alone_on_stdout(tmp_path, capsys):
+    code, stdout, stderr = run_cli([*TINY, "--json"], capsys)
+    assert code == 0, stderr
+    report = json.loads(stdout)  # the whole of stdout is one JSON document
+    assert [r["model"] for r in report["results"]] == ["small_cnn"]
+    assert report["settings"]["image_size"] == 32 and report["settings"]["iters"] == 1
+    assert not list(tmp_path.iterdir())  # --json writes no file
+
+
+def test_benchmark_json_and_out_write_the_same_object(tmp_path, capsys):
+    out = tmp_path / "sub" / "bench.json"
+    code, stdout, stderr = run_cli([*TINY, "--json", "--out", out, "--quiet"], capsys)
+    assert code == 0, stderr
+    printed, written = json.loads(stdout), json.loads(out.read_text())
+    assert printed == written
+    assert [p.name for p in out.parent.iterdir()] == ["bench.json"]  # atomic write: no temp file left
+    assert stderr.strip() == f"wrote {out}"  # --quiet: no progress bar
+
+
+def test_benchmark_part_returns_values_and_prints_nothing(capsys):
+    from btc.bench.benchmark import ModelResult, Settings, run_benchmark
+    from btc.progress import Progress
+
+    class Recorder(Progress):
+        def __init__(self):
+            self.infos = []
+
+        def update(self, task, *, advance=0, completed=None, total=None, info=None, description=None):
+            self.infos.append((advance, info))
+
+    progress = Recorder()
+    report = run_benchmark("small_cnn", Settings(device="cpu", batch_size=2, image_size=32, iters=1, warmup=0),
+                           progress=progress)
+    assert capsys.readouterr() == ("", "")
+    (result,) = report.results
+    assert isinstance(result, ModelResult) and result.model == "small_cnn"
+    assert result.to_dict()["size_mib"] == pytest.approx(result.params * 4 / 2**20, abs=1e-3)
+    assert report.to_dict()["results"] == [result.to_dict()]
+    assert progress.infos == [(0, "small_cnn"), (1, "small_cnn")]
+
+
+def test_benchmark_isolated_process_gives_the_same_figures():
+    from btc.bench.benchmark import Settings, benchmark_model, benchmark_model_isolated
+
+    settings = Settings(device="cpu", batch_size=2, image_size=32, iters=1, warmup=0)
+    here, there = benchmark_model("small_cnn", settings), benchmark_model_isolated("small_cnn", settings)
+    assert (there.params, there.flops, there.memory_format) == (here.params, here.flops, here.memory_format)
+    assert there.infer_img_s > 0 and there.train_img_s > 0 and there.peak_mem_mb > 0
+
+
+def test_record_choice_keeps_the_faster_format(tmp_path, monkeypatch):
+    from btc.engine.memory_format import cached_choice, record_choice
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cached_choice("m|gpu|64|2|fp32") is None
+    assert record_choice("m|gpu|64|2|fp32", {"contiguous": 2.0, "channels_last": 1.5}) == torch.channels_last
+    assert cached_choice("m|gpu|64|2|fp32") == torch.channels_last
+    record_choice("m|gpu|64|2|fp32", {"contiguous": 1.0, "channels_last": 1.5})
+    assert cached_choice("m|gpu|64|2|fp32") == torch.contiguous_format

@@ -4,7 +4,7 @@
   `btc train` runs it (uint8 images resident on the device, batched augmentation there, AMP,
   the model's memory format);
 - `ceiling_rate`: the same Trainer's model, optimiser, AMP and memory format on random tensors
-  already normalised on the device: no data path at all (`btc.bench.steps.train_step`);
+  already normalised on the device: no data path at all (`btc.engine.timing.train_step`);
 - `naive_rate`: what the papers' code does: torchvision `ImageFolder` + PIL transforms in a
   `DataLoader`, fp32, contiguous, batches copied to the device every step and the loss read
   back every step.
@@ -20,8 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from btc.bench.steps import synthetic_batch, train_step
-from btc.bench.timing import time_fn
+from btc.engine.timing import synthetic_batch, time_fn, train_step
 from btc.engine.train import TensorSplit, Trainer
 
 
@@ -51,9 +50,10 @@ def engine_rate(trainer: Trainer, split: TensorSplit, steps: int, warmup: int = 
 def ceiling_rate(trainer: Trainer, num_classes: int, steps: int, warmup: int = 2) -> float:
     """Images/s of the same model and optimiser on random device-resident inputs."""
     config, device = trainer.config, trainer.device
-    x, y = synthetic_batch(config.batch_size, config.image_size, num_classes, device, trainer.memory_format)
+    x, y = synthetic_batch(config.batch_size, config.image_size, num_classes, device,
+                           trainer.predictor.memory_format)
     trainer.model.train()
-    step = train_step(trainer.forward, trainer.optimizer, x, y, trainer.amp_dtype)
+    step = train_step(trainer.forward_train, trainer.optimizer, x, y, trainer.amp_dtype)
     seconds = time_fn(step, iters=steps, warmup=warmup, device=device)
     return config.batch_size / seconds
 

@@ -1,12 +1,13 @@
 """Which memory format (channels-last or contiguous) trains and infers a model faster on a GPU.
 
-`preferred_memory_format` is what `--channels-last auto` means, for both `btc benchmark` and the
-training engine: on CPU it is always `torch.contiguous_format` (oneDNN picks its own layouts, and
+`preferred_memory_format` is what `--channels-last auto` means, for the training engine and for
+`btc benchmark`: on CPU it is always `torch.contiguous_format` (oneDNN picks its own layouts, and
 channels-last is rarely faster there, so no time is spent measuring); on CUDA both formats are
-timed once (inference + one training step, on a copy of the model so its weights are untouched)
-and the faster is cached in `~/.cache/btc/memory_format.json` (`$XDG_CACHE_HOME/btc/…` when set),
-keyed by model, device name, image size, batch size and AMP dtype. `btc benchmark` writes the
-same cache entry from its own full measurement, so the engine reuses the benchmark's choice.
+timed once (inference + one training step, `btc.engine.timing`, on a copy of the model so its
+weights are untouched) and the faster is cached in `~/.cache/btc/memory_format.json`
+(`$XDG_CACHE_HOME/btc/…` when set), keyed by model, GPU name, image size, batch size and AMP
+dtype. `btc benchmark` records its own, longer measurement under the same key
+(`record_choice`), so the engine reuses the benchmark's choice.
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from btc.engine.timing import default_optimizer, infer_step, synthetic_batch, time_fn, train_step
 from btc.io import atomic_write_json
 
 FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+
+
+def format_name(memory_format: torch.memory_format) -> str:
+    """`channels_last` or `contiguous` (the names of the cache and of the benchmark JSON)."""
+    return "channels_last" if memory_format == torch.channels_last else "contiguous"
 
 
 def cache_path() -> Path:
@@ -29,18 +36,11 @@ def cache_path() -> Path:
     return Path(base) / "btc" / "memory_format.json"
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import platform
-
-    return platform.processor() or platform.machine() or "cpu"
-
-
 def cache_key(model_name: str, device: torch.device, image_size: int, batch_size: int,
               amp_dtype: torch.dtype | None) -> str:
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     amp = str(amp_dtype).removeprefix("torch.") if amp_dtype is not None else "fp32"
-    return f"{model_name}|{device_name(device)}|{int(image_size)}|{int(batch_size)}|{amp}"
+    return f"{model_name}|{gpu}|{int(image_size)}|{int(batch_size)}|{amp}"
 
 
 def _read_cache() -> dict:
@@ -57,15 +57,17 @@ def cached_choice(key: str) -> torch.memory_format | None:
     return FORMATS.get(name)
 
 
-def store_choice(key: str, memory_format: torch.memory_format, seconds: dict[str, float] | None = None) -> None:
-    """Record the choice; a cache that cannot be written is not an error (it is only a cache)."""
+def record_choice(key: str, seconds: dict[str, float]) -> torch.memory_format:
+    """The format of least `seconds` (by `FORMATS` name), stored under `key`; a cache that cannot
+    be written is not an error (it is only a cache)."""
+    best = min(seconds, key=seconds.__getitem__)
     data = _read_cache()
-    name = "channels_last" if memory_format == torch.channels_last else "contiguous"
-    data[key] = {"format": name, **({"seconds": seconds} if seconds else {})}
+    data[key] = {"format": best, "seconds": seconds}
     try:
         atomic_write_json(cache_path(), data)
     except OSError:
         pass
+    return FORMATS[best]
 
 
 def preferred_memory_format(model_name: str, model: nn.Module, device: torch.device | str,
@@ -79,10 +81,6 @@ def preferred_memory_format(model_name: str, model: nn.Module, device: torch.dev
     choice = cached_choice(key)
     if choice is not None:
         return choice
-    from btc.bench.steps import default_optimizer, infer_step, synthetic_batch, train_step
-    from btc.bench.timing import time_fn
-
-    num_classes = 4
     seconds: dict[str, float] = {}
     for name, fmt in FORMATS.items():
         trial = copy.deepcopy(model).to(device, memory_format=fmt)
@@ -95,6 +93,4 @@ def preferred_memory_format(model_name: str, model: nn.Module, device: torch.dev
                         device=device)
         seconds[name] = infer + train
         del trial, x, y
-    best = min(seconds, key=seconds.get)
-    store_choice(key, FORMATS[best], seconds)
-    return FORMATS[best]
+    return record_choice(key, seconds)

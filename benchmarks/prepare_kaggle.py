@@ -5,7 +5,7 @@
 
 Three timings over the same images:
 - `reference`: one process, a plain loop — read, grayscale, the extreme-point crop
-  (`btc.data.kaggle.crop_box`), resize, PNG encode, write. No hashes, manifest or audit.
+  (`btc.data.sources.kaggle.crop_box`), resize, PNG encode, write. No hashes, manifest or audit.
 - `prepare`: `prepare_kaggle(src, fresh OUT, workers=N)` — the same per-image work over N
   processes plus the pixel SHA-256 and perceptual hashes of each image, the manifest, the audit
   (exact and near duplicates over every pair) and dataset.yaml, with atomic writes.
@@ -41,9 +41,9 @@ import numpy as np  # noqa: E402
 
 from btc import __version__  # noqa: E402
 from btc.bench.provenance import cpu_name  # noqa: E402
-from btc.data.images import encode_png, read_image  # noqa: E402
-from btc.data.kaggle import _scan, crop_box, prepare_kaggle, to_gray_uint8  # noqa: E402
-from btc.data.prepare_common import default_workers, resize_square  # noqa: E402
+from btc.data.images import encode_png, read_image, resize_square, to_gray_uint8  # noqa: E402
+from btc.data.prepare.work import default_workers  # noqa: E402
+from btc.data.sources.kaggle import _scan, crop_box, prepare_kaggle  # noqa: E402
 
 
 def reference_loop(files: list[Path], out: Path, size: int) -> int:
@@ -100,30 +100,30 @@ def main() -> None:
 
         out = scratch / "prepared"
         t0 = time.perf_counter()
-        summary = prepare_kaggle(src, out, size=args.size, workers=workers, quiet=True)
+        summary = prepare_kaggle(src, out, size=args.size, workers=workers)
         t_prep = time.perf_counter() - t0
-        print(f"btc prepare kaggle ({workers} workers): {t_prep:.1f} s, {summary['images'] / t_prep:.1f} images/s",
+        print(f"btc prepare kaggle ({workers} workers): {t_prep:.1f} s, {summary.images / t_prep:.1f} images/s",
               flush=True)
 
         t0 = time.perf_counter()
-        again = prepare_kaggle(src, out, size=args.size, workers=workers, quiet=True)
+        again = prepare_kaggle(src, out, size=args.size, workers=workers)
         t_rerun = time.perf_counter() - t0
-        print(f"re-run over the finished OUT: {t_rerun:.1f} s ({again['reused']} reused)", flush=True)
+        print(f"re-run over the finished OUT: {t_rerun:.1f} s ({again.reused} reused)", flush=True)
 
         t_one = None
         if workers > 1 and not args.skip_single:
             t0 = time.perf_counter()
-            prepare_kaggle(src, scratch / "prepared-1", size=args.size, workers=1, quiet=True)
+            prepare_kaggle(src, scratch / "prepared-1", size=args.size, workers=1)
             t_one = time.perf_counter() - t0
-            print(f"btc prepare kaggle (1 worker): {t_one:.1f} s, {summary['images'] / t_one:.1f} images/s "
+            print(f"btc prepare kaggle (1 worker): {t_one:.1f} s, {summary.images / t_one:.1f} images/s "
                   f"(speed-up of {workers} workers: {t_one / t_prep:.2f}x)", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
     load_after = os.getloadavg()
-    ratio = (summary["images"] / t_prep) / (ref_done / t_ref)
+    ratio = (summary.images / t_prep) / (ref_done / t_ref)
     print(f"ratio prepare / reference: {ratio:.2f}x")
-    audit = summary["audit"]
+    audit = summary.audit
     host = re.sub(r"[^A-Za-z0-9_.-]+", "-", socket.gethostname() or cpu_name())[:60]
     record = {
         "benchmark": "prepare_kaggle",
@@ -140,18 +140,18 @@ def main() -> None:
         "src": str(args.src), "images": n, "size": args.size, "workers": workers,
         "reference": {"processes": 1, "images": ref_done, "seconds": round(t_ref, 3),
                       "images_per_s": round(ref_done / t_ref, 2)},
-        "prepare": {"processes": workers, "images": summary["images"], "seconds": round(t_prep, 3),
-                    "images_per_s": round(summary["images"] / t_prep, 2)},
-        "rerun": {"seconds": round(t_rerun, 3), "reused": again["reused"]},
+        "prepare": {"processes": workers, "images": summary.images, "seconds": round(t_prep, 3),
+                    "images_per_s": round(summary.images / t_prep, 2)},
+        "rerun": {"seconds": round(t_rerun, 3), "reused": again.reused},
         "prepare_1_worker": None if t_one is None else {
-            "processes": 1, "seconds": round(t_one, 3), "images_per_s": round(summary["images"] / t_one, 2),
+            "processes": 1, "seconds": round(t_one, 3), "images_per_s": round(summary.images / t_one, 2),
             "speedup_of_workers": round(t_one / t_prep, 3)},
         "ratio_prepare_over_reference": round(ratio, 3),
         "audit": {"exact_groups": audit["exact"]["groups"], "exact_cross_split": audit["exact"]["cross_split_groups"],
                   "near_groups": audit["near"]["groups"], "near_cross_split": audit["near"]["cross_split_groups"],
                   "near_cross_class": audit["near"]["cross_class_groups"],
                   "near_threshold": audit["near"]["threshold"]},
-        "skipped": len(summary["skipped"]), "flagged": len(summary["flagged"]),
+        "skipped": len(summary.skipped), "flagged": len(summary.flagged),
     }
     path = args.json or ROOT / "benchmarks" / "results" / f"prepare_kaggle-{host}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,10 +26,10 @@ def shared_data(name: str) -> Path:
 @pytest.fixture(scope="session")
 def phantom_dir(tmp_path_factory) -> Path:
     """A small phantom dataset (4 classes × 24 images, 64 px, 4 slices per patient)."""
-    from btc.data.phantom import prepare_phantom
+    from btc.data.sources.phantom import prepare_phantom
 
     out = tmp_path_factory.mktemp("phantom") / "data"
-    prepare_phantom(out, per_class=24, size=64, per_patient=4, seed=0, quiet=True)
+    prepare_phantom(out, per_class=24, size=64, per_patient=4, seed=0)
     return out
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from btc.data.audit import (
     NEAR_THRESHOLD,
+    AuditReport,
+    audit_dataset,
     audit_frame,
     dedup_split,
     duplicate_components,
@@ -51,10 +53,10 @@ def test_exact_near_groups_and_leakage():
         row("f", "notumor", "train", "5", flip(H2, 40)),  # unrelated
     ])
     r = audit_frame(df)
-    assert r["images"] == 6
-    assert r["exact"]["groups"] == 1 and r["exact"]["files"] == 2 and r["exact"]["cross_split_groups"] == 1
-    assert r["exact"]["list"][0]["paths"] == ["a", "b"] and r["exact"]["list"][0]["splits"] == ["train", "test"]
-    near = r["near"]
+    assert r.images == 6
+    assert r.exact["groups"] == 1 and r.exact["files"] == 2 and r.exact["cross_split_groups"] == 1
+    assert r.exact["list"][0]["paths"] == ["a", "b"] and r.exact["list"][0]["splits"] == ["train", "test"]
+    near = r.near
     assert near["threshold"] == NEAR_THRESHOLD == 4
     assert near["groups"] == 2 and near["files"] == 5
     assert near["cross_split_groups"] == 1 and near["cross_class_groups"] == 1
@@ -62,9 +64,9 @@ def test_exact_near_groups_and_leakage():
     assert g[("a", "b", "c")]["max_distance"] == 2 and g[("d", "e")]["max_distance"] == 4
     assert g[("d", "e")]["labels"] == ["meningioma", "pituitary"] and g[("d", "e")]["cross_class"]
     # a stricter threshold drops the 4-bit pair
-    strict = audit_frame(df, threshold=2)["near"]
+    strict = audit_frame(df, threshold=2).near
     assert strict["groups"] == 1 and strict["list"][0]["paths"] == ["a", "b", "c"]
-    assert r["classes"] == {"glioma": 3, "meningioma": 1, "notumor": 1, "pituitary": 1}
+    assert r.classes == {"glioma": 3, "meningioma": 1, "notumor": 1, "pituitary": 1}
 
 
 def test_dedup_split_keeps_groups_on_one_side():
@@ -90,9 +92,9 @@ def test_original_fingerprints_also_link_images():
         row("c", "x", "test", "3", flip(H1, 40), orig_sha256="8" * 64, orig_phash=flip(H2, 2)),
     ])
     r = audit_frame(df)
-    assert r["exact"]["groups"] == 1 and r["exact"]["list"][0]["paths"] == ["a", "b"]
-    assert r["near"]["groups"] == 1 and r["near"]["list"][0]["paths"] == ["a", "b", "c"]
-    assert r["near"]["list"][0]["max_distance_orig"] == 2
+    assert r.exact["groups"] == 1 and r.exact["list"][0]["paths"] == ["a", "b"]
+    assert r.near["groups"] == 1 and r.near["list"][0]["paths"] == ["a", "b", "c"]
+    assert r.near["list"][0]["max_distance_orig"] == 2
 
 
 def test_patients_folds_and_sizes():
@@ -104,13 +106,13 @@ def test_patients_folds_and_sizes():
         row("e", "x", "train", "5", flip(H2, 30), patient_id="", fold=None, orig_height=256, orig_width=300),
     ])
     r = audit_frame(df)
-    p = r["patients"]
+    p = r.patients
     assert p["with_id"] == 4 and p["ids"] == 3
     assert p["cross_split"] == 1 and p["cross_split_ids"] == ["MR049453"]
     assert p["cross_fold"] == 0 and p["similar_ids"] == [["MR049453", "MR049453B"]]
-    assert r["near"]["cross_fold_groups"] == 1  # c (fold 2) ~ d (fold 3)
-    assert r["sizes"]["basis"] == "original"
-    assert list(r["sizes"]["histogram"].items()) == [("300x256", 2), ("512x512", 2), ("256x256", 1)]
+    assert r.near["cross_fold_groups"] == 1  # c (fold 2) ~ d (fold 3)
+    assert r.sizes["basis"] == "original"
+    assert list(r.sizes["histogram"].items()) == [("300x256", 2), ("512x512", 2), ("256x256", 1)]
 
 
 def test_near_pairs_matches_brute_force():
@@ -155,10 +157,25 @@ def test_cli_json_object(tmp_path, capfd):
     assert r["exact"]["list"][0] == {"paths": ["images/a.png", "images/b.png"], "splits": ["train", "test"],
                                      "labels": ["glioma", "glioma"], "cross_split": True, "cross_class": False}
     assert r["skipped"] == [{"path": "x.jpg", "reason": "empty file"}]
+    assert err == ""  # --json: JSON on stdout, nothing else anywhere
     code, out, _ = run_cli(["audit", str(tmp_path / "d"), "--json", "--threshold", "0"], capfd)
     assert json.loads(out)["near"]["threshold"] == 0
     code, out, _ = run_cli(["audit", str(tmp_path / "d")], capfd)
     assert code == 0 and "1 exact-duplicate groups" in out and "skipped x.jpg: empty file" in out
+
+
+def test_audit_dataset_returns_a_report_and_prints_nothing(tmp_path, capfd):
+    _tiny_dataset(tmp_path / "d")
+    report = audit_dataset(tmp_path / "d")
+    assert capfd.readouterr() == ("", "")
+    assert isinstance(report, AuditReport)
+    assert report.dataset == str(tmp_path / "d") and report.missing == [] and report.threshold == NEAR_THRESHOLD
+    assert list(report.to_dict()) == ["dataset", "images", "classes", "splits", "exact", "near", "patients",
+                                      "sizes", "missing", "skipped"]
+    summary = report.summary()  # what dataset.yaml keeps: numbers, no group lists
+    assert summary["exact"] == {k: v for k, v in report.exact.items() if k != "list"} and summary["skipped"] == 1
+    assert report.headline().startswith("3 images; 1 exact-duplicate groups (2 files, 1 cross-split, 0 cross-class)")
+    assert report.headline().endswith("; 1 inputs skipped")
 
 
 def test_cli_not_a_dataset_is_one_line(tmp_path, capfd):
@@ -173,20 +190,20 @@ def test_threshold_on_the_real_sample(tmp_path):
     """The documented threshold: known copies are within it, different images are not."""
     if not SAMPLE.is_dir():
         pytest.skip(f"{SAMPLE} not present (real Kaggle sample)")
-    from btc.data.kaggle import prepare_kaggle
+    from btc.data.sources.kaggle import prepare_kaggle
 
     out = tmp_path / "k"
-    prepare_kaggle(SAMPLE, out, size=64, workers=1, quiet=True)
+    prepare_kaggle(SAMPLE, out, size=64, workers=1)
     m = pd.read_csv(out / "manifest.csv", dtype=str, keep_default_na=False)
     r = audit_frame(m)
-    grouped = {frozenset(g["paths"]) for g in r["exact"]["list"] + r["near"]["list"]}
+    grouped = {frozenset(g["paths"]) for g in r.exact["list"] + r.near["list"]}
     # images of different classes stay well outside the threshold, on either fingerprint
     closest = min(min(hamming(a.phash, b.phash), hamming(a.orig_phash, b.orig_phash))
                   for a, b in itertools.combinations(m.itertuples(), 2) if a.label != b.label)
     assert closest >= NEAR_THRESHOLD + 4
     # every near group is small (no chaining of unrelated images) and within one class
-    assert all(len(g["paths"]) <= 3 and not g["cross_class"] for g in r["near"]["list"])
-    assert r["near"]["groups"] == 5 and r["near"]["cross_split_groups"] == 4
+    assert all(len(g["paths"]) <= 3 and not g["cross_class"] for g in r.near["list"])
+    assert r.near["groups"] == 5 and r.near["cross_split_groups"] == 4
     for a, b in [("test/notumor/Te-no_0140", "train/notumor/Tr-no_0474"),   # copies, other margins
                  ("test/notumor/Te-no_0080", "train/notumor/Tr-no_1264"),
                  ("test/notumor/Te-no_0380", "train/notumor/Tr-no_0948"),

@@ -9,8 +9,11 @@ import h5py
 import numpy as np
 import pytest
 
-from btc.data.figshare import LABELS, prepare_figshare, read_cjdata
+from btc.data.images import read_image
 from btc.data.manifest import load_dataset
+from btc.data.sources import new_image_step
+from btc.data.sources.figshare import LABELS, prepare_figshare, read_cjdata
+from btc.data.sources.input_step import Resize
 from tests.conftest import run_cli
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -74,11 +77,11 @@ def test_real_sample_pixels_labels_patients_folds(tmp_path):
     if not SAMPLE.is_dir():
         pytest.skip(f"{SAMPLE} not present (real Figshare sample, see ../shared/data/README.md)")
     out = tmp_path / "fig"
-    summary = prepare_figshare(SAMPLE, out, size=64, workers=2, bit16=True, quiet=True)
+    summary = prepare_figshare(SAMPLE, out, size=64, workers=2, bit16=True)
     mats = sorted(p for p in SAMPLE.glob("*.mat") if p.name != "cvind.mat")
     ds = load_dataset(out)
     m = ds.manifest.set_index("orig_path")
-    assert len(m) == len(mats) == summary["images"] == 45 and summary["skipped"] == []
+    assert len(m) == len(mats) == summary.images == 45 and summary.skipped == []
     assert ds.classes == ["glioma", "meningioma", "pituitary"] and "presence" not in ds.info["tasks"]
     with h5py.File(SAMPLE / "cvind.mat", "r") as f:
         cvind = f["cvind"][()].ravel()
@@ -112,7 +115,7 @@ def test_real_sample_pixels_labels_patients_folds(tmp_path):
 
 def test_synthetic_orientation_label_pid_fold_mask(synthetic, tmp_path):
     out = tmp_path / "out"
-    prepare_figshare(synthetic, out, size=32, workers=1, bit16=True, quiet=True)
+    prepare_figshare(synthetic, out, size=32, workers=1, bit16=True)
     ds = load_dataset(out)
     m = ds.manifest.set_index("orig_path")
     assert list(m.loc[["1.mat", "2.mat", "3.mat"], "label"]) == ["meningioma", "glioma", "pituitary"]
@@ -137,7 +140,7 @@ def test_negative_int16_pixels_roundtrip(tmp_path):
     img[3, 3] = -1234
     write_mat(src / "9.mat", img, 2, "P9")
     out = tmp_path / "out"
-    prepare_figshare(src, out, size=16, workers=1, bit16=True, quiet=True)
+    prepare_figshare(src, out, size=16, workers=1, bit16=True)
     row = load_dataset(out).manifest.iloc[0]
     png16 = cv2.imread(str(out / row["image16_path"]), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(png16.view(np.int16), img)
@@ -204,6 +207,27 @@ def test_no_tumor_merge_and_rerun(synthetic, tmp_path, capfd):
     assert len(nt_rows) == 3 and set(nt_rows["source"]) == {"folder"}
     assert nt_rows["fold"].isna().all() and (nt_rows["height"] == 24).all()
     assert sorted(nt_rows["orig_path"]) == ["normal/n0.jpg", "normal/n1.jpg", "normal/n2.jpg"]
-    code, _, err = run_cli(["prepare", "figshare", str(synthetic), str(out), "--size", "24", "-j", "1",
-                            "--no-tumor", str(nt)], capfd)
-    assert code == 0 and "6 reused" in err
+    code, stdout, err = run_cli(["prepare", "figshare", str(synthetic), str(out), "--size", "24", "-j", "1",
+                                 "--no-tumor", str(nt)], capfd)
+    assert code == 0 and "6 reused" in stdout
+
+
+def test_new_image_step_reproduces_what_prepare_wrote(synthetic, tmp_path):
+    """A raw slice (int16) or a no-tumour image brought to the dataset equals the prepared image."""
+    nt = tmp_path / "normal"
+    nt.mkdir()
+    cv2.imwrite(str(nt / "n0.jpg"), cv2.circle(np.zeros((30, 44, 3), np.uint8), (20, 15), 9, (90, 200, 30), -1))
+    out = tmp_path / "out"
+    prepare_figshare(synthetic, out, size=24, workers=1, no_tumor=nt)
+    ds = load_dataset(out)
+    step = new_image_step(ds.info)
+    assert step == Resize(24) and step.describe() == "resize to 24²"
+    m = ds.manifest.set_index("orig_path")
+    for mat in ("1.mat", "2.mat", "3.mat"):
+        raw = read_cjdata(synthetic / mat)["image"]
+        image, box = step.apply(raw)
+        assert raw.dtype == np.int16 and box == (0, 0, 40, 48)
+        assert np.array_equal(image, cv2.imread(str(out / m.loc[mat, "path"]), cv2.IMREAD_UNCHANGED))
+    image, box = step.apply(read_image(nt / "n0.jpg"))
+    assert box == (0, 0, 44, 30)
+    assert np.array_equal(image, cv2.imread(str(out / m.loc["normal/n0.jpg", "path"]), cv2.IMREAD_UNCHANGED))

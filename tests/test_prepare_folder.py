@@ -8,8 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from btc.data.folder import load_labels, prepare_folder
+from btc.data.images import read_image
 from btc.data.manifest import load_dataset
+from btc.data.sources import new_image_step
+from btc.data.sources.folder import load_labels, prepare_folder
+from btc.data.sources.input_step import Resize
 from btc.errors import BtcError
 from tests.conftest import run_cli
 
@@ -82,13 +85,13 @@ def test_no_labels_uses_folder_names_and_keeps_size(tmp_path):
     img(src / "dogs" / "b.jpg", 2, (25, 35))
     img(src / "dogs" / "b.png", 3, (25, 35))  # same stem: names made unique
     img(src / "loose.png", 4)
-    summary = prepare_folder(src, tmp_path / "out", workers=1, quiet=True)
+    summary = prepare_folder(src, tmp_path / "out", workers=1)
     ds = load_dataset(tmp_path / "out")
     assert ds.classes == ["cats", "dogs"] and ds.info["tasks"] == {}
     assert sorted(ds.manifest["path"]) == ["images/cats/a.png", "images/dogs/b_jpg.png", "images/dogs/b_png.png"]
     assert (ds.manifest["split"] == "").all()
     assert ds.manifest.set_index("orig_path").loc["cats/a.png", "height"] == 20
-    assert summary["skipped"] == [{"path": "loose.png", "reason": "not inside a class folder"}]
+    assert summary.skipped == [("loose.png", "not inside a class folder")]
 
 
 def test_plain_mapping_and_presence_default(tmp_path):
@@ -97,7 +100,7 @@ def test_plain_mapping_and_presence_default(tmp_path):
     img(src / "healthy" / "b.png", 2)
     labels = tmp_path / "l.yaml"
     labels.write_text("tumour: glioma\nhealthy: notumor\n")
-    prepare_folder(src, tmp_path / "out", labels=labels, workers=1, quiet=True)
+    prepare_folder(src, tmp_path / "out", labels=labels, workers=1)
     ds = load_dataset(tmp_path / "out")
     assert ds.classes == ["glioma", "notumor"]
     assert ds.info["tasks"] == {"presence": {"tumor": ["glioma"], "no_tumor": ["notumor"]}}
@@ -136,3 +139,25 @@ def test_bad_images_and_nothing_usable(tmp_path, capfd):
     (src / "a" / "ok.png").unlink()
     code, _, err = run_cli(["prepare", "folder", str(src), str(tmp_path / "out2"), "-j", "1"], capfd)
     assert code == 1 and "no usable images" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("size", [None, 32])
+def test_new_image_step_reproduces_what_prepare_wrote(size, tmp_path):
+    """A new raw image brought to the dataset (as `btc predict` does) equals the prepared image."""
+    src = tmp_path / "src"
+    img(src / "gray" / "a.png", 1, (20, 30))
+    img(src / "colour" / "b.png", 2, (45, 35, 3))
+    deep = src / "deep" / "c.png"
+    deep.parent.mkdir(parents=True)
+    cv2.imwrite(str(deep), np.random.default_rng(3).integers(0, 65535, size=(50, 40), dtype=np.uint16))
+    out = tmp_path / "out"
+    prepare_folder(src, out, size=size, workers=1)
+    ds = load_dataset(out)
+    step = new_image_step(ds.info)
+    assert step == Resize(size)
+    assert step.describe() == ("resize to 32²" if size else "none (original size)")
+    for rec in ds.manifest.itertuples():
+        raw = read_image(src / rec.orig_path)
+        image, box = step.apply(raw)
+        assert box == (0, 0, raw.shape[1], raw.shape[0])
+        assert np.array_equal(image, cv2.imread(str(out / rec.path), cv2.IMREAD_UNCHANGED)), rec.orig_path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -10,10 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btc.data import kaggle, prepare_common
-from btc.data.images import read_image
-from btc.data.kaggle import crop_box, prepare_kaggle, to_gray_uint8
+from btc.data.images import read_image, to_gray_uint8
 from btc.data.manifest import load_dataset
+from btc.data.prepare import inputs
+from btc.data.prepare.inputs import Skipped
+from btc.data.prepare.staging import Stage
+from btc.data.sources import kaggle, new_image_step
+from btc.data.sources.kaggle import crop_box, prepare_kaggle
 from tests.conftest import run_cli
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -50,7 +54,7 @@ def write(path: Path, data: bytes | np.ndarray, ext: str = ".png") -> Path:
 def sample_prepared(tmp_path_factory):
     src = need_sample()
     out = tmp_path_factory.mktemp("kaggle") / "out"
-    summary = prepare_kaggle(src, out, size=64, workers=2, quiet=True)
+    summary = prepare_kaggle(src, out, size=64, workers=2)
     return src, out, summary
 
 
@@ -123,7 +127,7 @@ def test_sample_every_image_accounted_for(sample_prepared):
     src, out, summary = sample_prepared
     files = [p for p in src.rglob("*") if p.is_file()]
     ds = load_dataset(out)
-    assert len(ds.manifest) + len(summary["skipped"]) == len(files) == 188
+    assert len(ds.manifest) + len(summary.skipped) == len(files) == 188
     assert set(ds.manifest["orig_path"]) == {p.relative_to(src).as_posix() for p in files}
     assert ds.classes == ["glioma", "meningioma", "notumor", "pituitary"]
     assert ds.info["tasks"]["presence"] == {"tumor": ["glioma", "meningioma", "pituitary"], "no_tumor": ["notumor"]}
@@ -184,7 +188,7 @@ def test_sample_audit_finds_cross_split_duplicates(sample_prepared):
     from btc.data.audit import audit_dataset
 
     report = audit_dataset(out)
-    groups = report["exact"]["list"] + report["near"]["list"]
+    groups = report.exact["list"] + report.near["list"]
 
     def together(a: str, b: str) -> dict:
         for g in groups:
@@ -198,18 +202,18 @@ def test_sample_audit_finds_cross_split_duplicates(sample_prepared):
                  ("test/notumor/Te-no_0380", "train/notumor/Tr-no_0948"),
                  ("test/notumor/Te-no_0080", "train/notumor/Tr-no_1264")]:
         assert together(f"images/{a}.png", f"images/{b}.png")["cross_split"]
-    assert report["exact"]["cross_split_groups"] >= 8
-    assert summary["audit"]["exact"]["groups"] == report["exact"]["groups"]
-    assert report["exact"]["cross_class_groups"] == 0 and report["near"]["cross_class_groups"] == 0
+    assert report.exact["cross_split_groups"] >= 8
+    assert summary.audit["exact"]["groups"] == report.exact["groups"]
+    assert report.exact["cross_class_groups"] == 0 and report.near["cross_class_groups"] == 0
 
 
 def test_rerun_reuses_everything_and_dedup_split(sample_prepared, capfd):
     src, out, _ = sample_prepared
     image = out / "images/train/glioma/Tr-gl_0066.png"
     inode = image.stat().st_ino
-    code, _, err = run_cli(["prepare", "kaggle", str(src), str(out), "--size", "64", "-j", "2", "--dedup"], capfd)
+    code, stdout, err = run_cli(["prepare", "kaggle", str(src), str(out), "--size", "64", "-j", "2", "--dedup"], capfd)
     assert code == 0, err
-    assert "188 reused" in err
+    assert "188 reused" in stdout and "audit: " in stdout
     assert image.stat().st_ino == inode  # hard-linked, not rewritten
     ds = load_dataset(out)
     m = ds.manifest
@@ -320,7 +324,7 @@ def test_unreadable_folder_is_one_line(messy_tree, tmp_path, capfd, monkeypatch)
                 return iter(())
             return real_walk(top, onerror=onerror, **kw)
 
-        monkeypatch.setattr(prepare_common.os, "walk", walk)
+        monkeypatch.setattr(inputs.os, "walk", walk)
     try:
         code, _, err = run_cli(["prepare", "kaggle", str(messy_tree), str(tmp_path / "out"), "-j", "1"], capfd)
     finally:
@@ -342,7 +346,7 @@ def test_interrupted_run_resumes_without_redoing(messy_tree, tmp_path, monkeypat
 
     monkeypatch.setattr(kaggle, "_prepare_one", flaky)
     with pytest.raises(KeyboardInterrupt):
-        prepare_kaggle(messy_tree, out, size=32, workers=1, quiet=True)
+        prepare_kaggle(messy_tree, out, size=32, workers=1)
     assert not out.exists()  # OUT is never half-written …
     staging = out.with_name("out.partial")
     assert staging.is_dir() and not (staging / "manifest.csv").exists()
@@ -350,18 +354,18 @@ def test_interrupted_run_resumes_without_redoing(messy_tree, tmp_path, monkeypat
     finished = len((staging / ".btc-rows.jsonl").read_text().splitlines())
     assert finished >= 1
     monkeypatch.setattr(kaggle, "_prepare_one", real)
-    summary = prepare_kaggle(messy_tree, out, size=32, workers=1, quiet=True)
-    assert summary["reused"] == finished and summary["images"] == 7
+    summary = prepare_kaggle(messy_tree, out, size=32, workers=1)
+    assert summary.reused == finished and summary.images == 7
     assert not staging.exists()
     # a different size is a different dataset: nothing reused, OUT replaced atomically
-    summary = prepare_kaggle(messy_tree, out, size=16, workers=1, quiet=True)
-    assert summary["reused"] == 0
+    summary = prepare_kaggle(messy_tree, out, size=16, workers=1)
+    assert summary.reused == 0
     assert (load_dataset(out).manifest["height"] == 16).all()
 
 
 def test_failed_rerun_keeps_previous_dataset(messy_tree, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    prepare_kaggle(messy_tree, out, size=32, workers=1, quiet=True)
+    prepare_kaggle(messy_tree, out, size=32, workers=1)
     before = (out / "manifest.csv").read_bytes()
 
     def boom(task):
@@ -369,7 +373,7 @@ def test_failed_rerun_keeps_previous_dataset(messy_tree, tmp_path, monkeypatch):
 
     monkeypatch.setattr(kaggle, "_prepare_one", boom)
     with pytest.raises(KeyboardInterrupt):
-        prepare_kaggle(messy_tree, out, size=48, workers=1, quiet=True)
+        prepare_kaggle(messy_tree, out, size=48, workers=1)
     assert (out / "manifest.csv").read_bytes() == before
     assert len(load_dataset(out).manifest) == 7
     # same parameters, one new image: the staging folder is seeded from OUT by hard links, and
@@ -377,17 +381,17 @@ def test_failed_rerun_keeps_previous_dataset(messy_tree, tmp_path, monkeypatch):
     rows_before = (out / ".btc-rows.jsonl").read_bytes()
     write(messy_tree / "Training" / "glioma" / "new.png", head_image(80, 90))
     with pytest.raises(KeyboardInterrupt):
-        prepare_kaggle(messy_tree, out, size=32, workers=1, quiet=True)
+        prepare_kaggle(messy_tree, out, size=32, workers=1)
     assert (out / "manifest.csv").read_bytes() == before
     assert (out / ".btc-rows.jsonl").read_bytes() == rows_before
     monkeypatch.undo()
-    summary = prepare_kaggle(messy_tree, out, size=32, workers=1, quiet=True)
-    assert summary["images"] == 8 and summary["reused"] == 7
+    summary = prepare_kaggle(messy_tree, out, size=32, workers=1)
+    assert summary.images == 8 and summary.reused == 7
 
 
 def test_stage_row_cache_survives_a_cut_line(tmp_path):
     out = tmp_path / "out"
-    stage = prepare_common.Stage(out, source="phantom", params={"v": 1})
+    stage = Stage(out, source="phantom", params={"v": 1})
     (stage.dir / "images").mkdir()
     for name in ("a", "b"):
         (stage.dir / "images" / f"{name}.png").write_bytes(b"x")
@@ -395,42 +399,50 @@ def test_stage_row_cache_survives_a_cut_line(tmp_path):
     stage.close()
     with open(stage.dir / ".btc-rows.jsonl", "a") as f:
         f.write('{"key": "c", "fp": "fp", "ro')  # interrupted mid-line
-    stage = prepare_common.Stage(out, source="phantom", params={"v": 1})
+    stage = Stage(out, source="phantom", params={"v": 1})
     assert stage.cached("a", "fp") == {"path": "images/a.png"}
     assert stage.cached("b", "other") is None and stage.cached("c", "fp") is None
     (stage.dir / "images" / "d.png").write_bytes(b"x")
     stage.record("d", "fp", {"path": "images/d.png"})
     stage.close()
-    stage = prepare_common.Stage(out, source="phantom", params={"v": 1})
+    stage = Stage(out, source="phantom", params={"v": 1})
     assert stage.cached("d", "fp") is not None
     (stage.dir / "images" / "a.png").unlink()
     assert stage.cached("a", "fp") is None  # its file is gone: redo it
     stage.close()
-    assert prepare_common.Stage(out, source="phantom", params={"v": 2}).cached("d", "fp") is None
+    assert Stage(out, source="phantom", params={"v": 2}).cached("d", "fp") is None
 
 
 def test_output_is_deterministic_and_jpg_format(messy_tree, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    prepare_kaggle(messy_tree, a, size=32, workers=1, quiet=True)
-    prepare_kaggle(messy_tree, b, size=32, workers=2, quiet=True)
+    prepare_kaggle(messy_tree, a, size=32, workers=1)
+    prepare_kaggle(messy_tree, b, size=32, workers=2)
     assert (a / "manifest.csv").read_bytes() == (b / "manifest.csv").read_bytes()
     ya = (a / "dataset.yaml").read_text().replace(str(a), "OUT").replace("name: a", "name: X")
     yb = (b / "dataset.yaml").read_text().replace(str(b), "OUT").replace("name: b", "name: X")
     assert ya == yb
     j = tmp_path / "j"
-    prepare_kaggle(messy_tree, j, size=32, workers=1, image_format="jpg", quiet=True)
+    prepare_kaggle(messy_tree, j, size=32, workers=1, image_format="jpg")
     m = pd.read_csv(j / "manifest.csv")
     assert m["path"].str.endswith(".jpg").all()
 
 
-def test_quiet_prints_nothing_and_summary_lists_skips(messy_tree, tmp_path, capfd):
-    summary = prepare_kaggle(messy_tree, tmp_path / "q", size=16, workers=1, quiet=True)
+def test_library_prints_nothing_and_summary_lists_skips(messy_tree, tmp_path, capfd):
+    summary = prepare_kaggle(messy_tree, tmp_path / "q", size=16, workers=1)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
-    assert {"path": "Training/glioma/zero.jpg", "reason": "empty file"} in summary["skipped"]
-    assert summary["flagged"] == [{"path": "Testing/notumor/black.png",
-                                   "reason": "no contour above threshold 45; kept uncropped"}]
-    assert summary["images"] == 7 and summary["classes"] == ["glioma", "meningioma", "notumor", "pituitary"]
+    assert Skipped("Training/glioma/zero.jpg", "empty file") in summary.skipped
+    assert summary.flagged == [("Testing/notumor/black.png", "no contour above threshold 45; kept uncropped")]
+    assert summary.images == 7 and summary.classes == ["glioma", "meningioma", "notumor", "pituitary"]
+    assert summary.out == (tmp_path / "q").absolute() and summary.seconds > 0
+
+
+def test_quiet_cli_prints_only_the_result_line(messy_tree, tmp_path, capfd):
+    code, out, err = run_cli(["prepare", "kaggle", str(messy_tree), str(tmp_path / "q"), "--size", "16",
+                              "-j", "1", "--quiet"], capfd)
+    assert code == 0 and err == ""
+    assert len(out.splitlines()) == 1
+    assert out.startswith("wrote 7 images to ") and out.rstrip().endswith("; 5 skipped, 1 flagged")
 
 
 def test_read_image_says_why_a_file_is_unusable(tmp_path, capfd):
@@ -454,3 +466,24 @@ def test_read_image_says_why_a_file_is_unusable(tmp_path, capfd):
     assert "libpng" not in capfd.readouterr().err  # a cut PNG is caught before libpng complains
     padded = write(tmp_path / "padded.jpg", good_jpg + b"\0\0\n")
     assert read_image(padded).shape == (120, 100)
+
+
+def test_new_image_step_reproduces_what_prepare_wrote(tmp_path):
+    """A new raw image brought to the dataset (as `btc predict` does) equals the prepared image."""
+    sample = need_sample()
+    src = tmp_path / "src"
+    picked = sorted(sample.glob("T*/*/*"))[::47]  # a few images of both splits and several classes
+    for f in picked:
+        (src / f.relative_to(sample)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, src / f.relative_to(sample))
+    out = tmp_path / "out"
+    prepare_kaggle(src, out, size=64, pad=3, workers=1)
+    ds = load_dataset(out)
+    assert len(ds.manifest) == len(picked) >= 4
+    step = new_image_step(ds.info)
+    assert step == kaggle.ExtremePointCrop(pad=3, size=64)
+    assert step.describe() == "extreme-point crop (pad 3), resize to 64²"
+    for rec in ds.manifest.itertuples():
+        image, box = step.apply(read_image(src / rec.orig_path))
+        assert np.array_equal(image, cv2.imread(str(out / rec.path), cv2.IMREAD_UNCHANGED)), rec.orig_path
+        assert ",".join(map(str, box)) == rec.crop

@@ -21,7 +21,7 @@ from tests.conftest import shared_data
 def batch():
     root = shared_data("kaggle-original-sample")
     paths = sorted(root.glob("Training/*/*.jpg"))[:6]
-    return load_images(paths, 72, "area", quiet=True)
+    return load_images(paths, 72, "area")
 
 
 def test_decode_is_grayscale_uint8_of_requested_size(batch):

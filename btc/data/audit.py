@@ -30,9 +30,9 @@ few extra images to one side of the leak-free split.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -256,9 +256,73 @@ def _sizes(df: pd.DataFrame) -> dict[str, Any]:
     return {"basis": basis, "distinct": len(hist), "histogram": hist}
 
 
+@dataclass
+class AuditReport:
+    """The audit of one manifest. Sections are JSON-shaped dicts (`to_dict()` is `btc audit --json`).
+
+    `exact` / `near`: `groups`, `files`, `cross_split_groups`, `cross_class_groups` (and
+    `cross_fold_groups`, `cross_split_dedup_groups` when the manifest has folds / a leak-free
+    split) and `list`, one record per group (`paths`, `splits`, `labels`, `cross_*`, …); `near`
+    also holds its `threshold` and `hash`. `patients`: ids, ids across splits / folds, ids that
+    differ only by a trailing letter. `sizes`: the image-size histogram. `missing`: manifest
+    images absent from the folder (only when audited from a folder). `skipped` / `flagged`: the
+    inputs prepare listed.
+    """
+
+    images: int
+    classes: dict[str, int]
+    splits: dict[str, dict[str, int]]
+    exact: dict[str, Any]
+    near: dict[str, Any]
+    patients: dict[str, Any]
+    sizes: dict[str, Any]
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    flagged: list[dict[str, str]] = field(default_factory=list)
+    dataset: str | None = None
+    missing: list[str] | None = None
+
+    @property
+    def threshold(self) -> int:
+        return int(self.near["threshold"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole report as one JSON-ready object (optional keys only when they apply)."""
+        out: dict[str, Any] = {}
+        if self.dataset is not None:
+            out["dataset"] = self.dataset
+        out.update(images=self.images, classes=self.classes, splits=self.splits, exact=self.exact,
+                   near=self.near, patients=self.patients, sizes=self.sizes)
+        if self.missing is not None:
+            out["missing"] = self.missing
+        out["skipped"] = self.skipped
+        if self.flagged:
+            out["flagged"] = self.flagged
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers of the report, for dataset.yaml (no group lists)."""
+        def numbers(section: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in section.items() if k not in ("list", "hash")}
+
+        patients = {k: v for k, v in self.patients.items() if not isinstance(v, list)}
+        patients["similar_ids"] = len(self.patients.get("similar_ids", []))
+        return {
+            "images": self.images,
+            "exact": numbers(self.exact),
+            "near": numbers(self.near),
+            "patients": patients,
+            "sizes": self.sizes["distinct"],
+            "skipped": len(self.skipped),
+        }
+
+    def headline(self) -> str:
+        """One line: the numbers a reader needs first."""
+        return audit_headline(self.summary())
+
+
 def audit_frame(df: pd.DataFrame, *, threshold: int | None = None, skipped: list[dict[str, str]] | None = None,
-                flagged: list[dict[str, str]] | None = None, root: Path | None = None) -> dict[str, Any]:
-    """The audit report of a manifest (the object `btc audit --json` prints)."""
+                flagged: list[dict[str, str]] | None = None, root: Path | None = None) -> AuditReport:
+    """The audit report of a manifest (`root`: the dataset folder, to check its files exist)."""
     threshold = NEAR_THRESHOLD if threshold is None else int(threshold)
     df = df.reset_index(drop=True)
     exact_groups = exact_components(df)
@@ -269,47 +333,26 @@ def audit_frame(df: pd.DataFrame, *, threshold: int | None = None, skipped: list
         exact_id[rows] = rows[0]
     near = [_group_record(cols, rows, near=True) for rows in duplicate_components(df, threshold)
             if len(set(exact_id[rows].tolist())) > 1]
-    report: dict[str, Any] = {}
-    if root is not None:
-        report["dataset"] = str(root)
-    report["images"] = int(len(df))
-    report["classes"] = {str(k): int(v) for k, v in sorted(df["label"].value_counts().items())}
-    report["splits"] = split_counts(df)
-    report["exact"] = {**_section(exact), "list": exact}
-    report["near"] = {"threshold": threshold, "hash": HASH, **_section(near), "list": near}
-    report["patients"] = _patients(df)
-    report["sizes"] = _sizes(df)
-    if root is not None:
-        missing = [p for p in df["path"].astype(str) if not (root / p).is_file()]
-        report["missing"] = missing
-    report["skipped"] = list(skipped or [])
-    if flagged:
-        report["flagged"] = list(flagged)
-    return report
+    return AuditReport(
+        images=int(len(df)),
+        classes={str(k): int(v) for k, v in sorted(df["label"].value_counts().items())},
+        splits=split_counts(df),
+        exact={**_section(exact), "list": exact},
+        near={"threshold": threshold, "hash": HASH, **_section(near), "list": near},
+        patients=_patients(df),
+        sizes=_sizes(df),
+        skipped=list(skipped or []),
+        flagged=list(flagged or []),
+        dataset=None if root is None else str(root),
+        missing=None if root is None else [p for p in df["path"].astype(str) if not (root / p).is_file()],
+    )
 
 
-def audit_summary(report: dict[str, Any]) -> dict[str, Any]:
-    """The numbers of a report, for dataset.yaml (no group lists)."""
-    def numbers(section: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in section.items() if k not in ("list", "hash")}
-
-    patients = {k: v for k, v in report["patients"].items() if not isinstance(v, list)}
-    patients["similar_ids"] = len(report["patients"].get("similar_ids", []))
-    return {
-        "images": report["images"],
-        "exact": numbers(report["exact"]),
-        "near": numbers(report["near"]),
-        "patients": patients,
-        "sizes": report["sizes"]["distinct"],
-        "skipped": len(report["skipped"]),
-    }
-
-
-def audit_headline(report: dict[str, Any]) -> str:
-    """One line: the numbers a reader needs first."""
-    e, n, p = report["exact"], report["near"], report["patients"]
+def audit_headline(summary: dict[str, Any]) -> str:
+    """One line from the audit numbers (`AuditReport.summary()`, as dataset.yaml keeps them)."""
+    e, n, p = summary["exact"], summary["near"], summary["patients"]
     parts = [
-        f"{report['images']} images",
+        f"{summary['images']} images",
         f"{e['groups']} exact-duplicate groups ({e['files']} files, {e['cross_split_groups']} cross-split, "
         f"{e['cross_class_groups']} cross-class)",
         f"{n['groups']} near-duplicate groups at ≤{n['threshold']} bits ({n['files']} files, "
@@ -322,12 +365,12 @@ def audit_headline(report: dict[str, Any]) -> str:
         if "cross_fold" in p:
             text += f", {p['cross_fold']} across folds"
         parts.append(text)
-    if report.get("skipped"):
-        parts.append(f"{len(report['skipped'])} inputs skipped")
+    if summary.get("skipped"):
+        parts.append(f"{summary['skipped']} inputs skipped")
     return "; ".join(parts)
 
 
-def dedup_split(df: pd.DataFrame, report: dict[str, Any] | None = None,
+def dedup_split(df: pd.DataFrame, report: AuditReport | None = None,
                 threshold: int | None = None) -> pd.Series:
     """A leak-free train/test split: each duplicate group (exact or near) moved to one side.
 
@@ -335,7 +378,7 @@ def dedup_split(df: pd.DataFrame, report: dict[str, Any] | None = None,
     train); every other image keeps its split.
     """
     if threshold is None:
-        threshold = report["near"]["threshold"] if report else NEAR_THRESHOLD
+        threshold = report.threshold if report else NEAR_THRESHOLD
     df = df.reset_index(drop=True)
     split = df["split"].astype(str).copy()
     for rows in duplicate_components(df, threshold):
@@ -346,78 +389,11 @@ def dedup_split(df: pd.DataFrame, report: dict[str, Any] | None = None,
     return split
 
 
-# --------------------------------------------------------------------------- command
+# --------------------------------------------------------------------------- a dataset folder
 
 
-def audit_dataset(data: str | Path, *, threshold: int | None = None) -> dict[str, Any]:
+def audit_dataset(data: str | Path, *, threshold: int | None = None) -> AuditReport:
+    """`btc audit DATA`: the report of a prepared dataset folder (its files checked too)."""
     ds = load_dataset(data)
     return audit_frame(ds.manifest, threshold=threshold, skipped=ds.info.get("skipped") or [],
                        flagged=ds.info.get("flagged") or None, root=ds.root)
-
-
-def audit_command(data: str | Path, *, as_json: bool = False, threshold: int | None = None) -> dict[str, Any]:
-    """`btc audit DATA [--json] [--threshold N]`: print the report (tables, or one JSON object)."""
-    report = audit_dataset(data, threshold=threshold)
-    if as_json:
-        print(json.dumps(report, indent=1))
-    else:
-        _print_report(report)
-    return report
-
-
-def _print_report(report: dict[str, Any], max_groups: int = 15) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    out = Console(highlight=False)
-    out.print(f"[bold]{escape(report.get('dataset', ''))}[/bold]: {escape(audit_headline(report))}", soft_wrap=True)
-
-    balance = Table(title="class balance")
-    splits = report["splits"]
-    balance.add_column("label")
-    for split in splits:
-        balance.add_column(split, justify="right")
-    balance.add_column("total", justify="right")
-    for label, total in report["classes"].items():
-        balance.add_row(label, *[str(splits[s].get(label, 0)) for s in splits], str(total))
-    out.print(balance)
-
-    for kind in ("exact", "near"):
-        section = report[kind]
-        title = f"{kind} duplicates" + (f" (phash ≤ {section['threshold']} bits)" if kind == "near" else "")
-        table = Table(title=f"{title}: {section['groups']} groups, {section['files']} files, "
-                            f"{section['cross_split_groups']} cross-split, {section['cross_class_groups']} cross-class")
-        table.add_column("#", justify="right")
-        table.add_column("images (split/label)")
-        table.add_column("leak")
-        for i, g in enumerate(section["list"][:max_groups], start=1):
-            items = ", ".join(f"{p} ({s or '-'}/{lab})" for p, s, lab in zip(g["paths"], g["splits"], g["labels"], strict=True))
-            leak = " ".join(w for w, on in (("split", g["cross_split"]), ("class", g["cross_class"]),
-                                              ("fold", g.get("cross_fold", False))) if on)
-            table.add_row(str(i), escape(items), leak)
-        if section["groups"]:
-            out.print(table)
-            if section["groups"] > max_groups:
-                out.print(f"… {section['groups'] - max_groups} more groups (see --json)")
-        else:
-            out.print(f"{title}: none")
-
-    p = report["patients"]
-    if p["ids"]:
-        line = f"patients: {p['ids']} ids on {p['with_id']} images; {p['cross_split']} across splits"
-        if "cross_fold" in p:
-            line += f", {p['cross_fold']} across folds"
-        if p["similar_ids"]:
-            line += f"; ids differing only by a trailing letter: {p['similar_ids']}"
-        out.print(escape(line), soft_wrap=True)
-    sizes = report["sizes"]
-    top = ", ".join(f"{k}: {v}" for k, v in list(sizes["histogram"].items())[:8])
-    more = f", … ({sizes['distinct']} sizes)" if sizes["distinct"] > 8 else ""
-    out.print(f"{sizes['basis']} image sizes: {top}{more}")
-    if report.get("missing"):
-        out.print(f"[red]{len(report['missing'])} manifest images missing[/red], e.g. {escape(report['missing'][0])}")
-    for s in report["skipped"]:
-        out.print(f"skipped {escape(s['path'])}: {escape(s['reason'])}", soft_wrap=True)
-    for s in report.get("flagged") or []:
-        out.print(f"flagged {escape(s['path'])}: {escape(s['reason'])}", soft_wrap=True)

@@ -23,7 +23,7 @@ import torch
 
 from btc.data.images import ImageReadError, read_image, to_grayscale, to_uint8
 from btc.errors import BtcError
-from btc.progress import progress_bar
+from btc.progress import SILENT, Progress
 
 INTERPOLATION = {
     "bilinear": cv2.INTER_LINEAR,
@@ -44,7 +44,7 @@ def decode_resized(path: str | Path, size: int, interpolation: str = "area") -> 
 
 
 def load_images(paths: Sequence[str | Path], size: int, interpolation: str = "area", *,
-                workers: int | None = None, quiet: bool = False) -> torch.Tensor:
+                workers: int | None = None, progress: Progress = SILENT) -> torch.Tensor:
     """Decode and resize `paths` in parallel threads (OpenCV releases the GIL).
 
     Returns a uint8 tensor (N, 1, size, size). An unreadable image is an error here: prepared
@@ -56,7 +56,7 @@ def load_images(paths: Sequence[str | Path], size: int, interpolation: str = "ar
     def work(i: int) -> None:
         out[i] = decode_resized(paths[i], size, interpolation)
 
-    with progress_bar(f"decoding {len(paths)} images", len(paths), quiet) as advance, \
+    with progress.bar(f"decoding {len(paths)} images", len(paths)) as advance, \
             ThreadPoolExecutor(workers) as pool:
         try:
             for _ in pool.map(work, range(len(paths))):

@@ -1,5 +1,8 @@
-"""Image decoding and the two image fingerprints of the manifest.
+"""Image decoding, the pixel conversions every prepare applies, and the manifest's fingerprints.
 
+`to_gray_uint8` brings any decoded image (gray, BGR or BGRA; 8 or 16 bit, or int16 MRI) to the
+grayscale uint8 pixels of a prepared dataset and `resize_square` to its square side, so that
+`btc prepare` and a new image at inference time (`btc.data.sources.new_image_step`) share them.
 `pixel_sha256` hashes the decoded pixels (so a re-encoded copy of the same pixels has another
 file hash but the same pixel hash); `phash64` is the classic 64-bit DCT perceptual hash
 (32×32 grayscale → DCT → top-left 8×8 → bits above the median), the same algorithm as
@@ -117,6 +120,24 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     lo, hi = float(image.min()), float(image.max())
     scaled = (image.astype(np.float64) - lo) / (hi - lo) if hi > lo else np.zeros(image.shape)
     return np.round(scaled * 255).astype(np.uint8)
+
+
+def to_gray_uint8(image: np.ndarray) -> np.ndarray:
+    """Any decoded image (gray/BGR/BGRA, 8/16-bit, int16) as uint8 grayscale."""
+    return to_uint8(to_grayscale(image))
+
+
+def resize_square(image: np.ndarray, size: int | None, *, nearest: bool = False) -> np.ndarray:
+    """Resize to size×size (no aspect preservation, as the papers do); area when shrinking."""
+    if size is None or image.shape[:2] == (size, size):
+        return image
+    if nearest:
+        interp = cv2.INTER_NEAREST
+    elif image.shape[0] * image.shape[1] >= size * size:
+        interp = cv2.INTER_AREA
+    else:
+        interp = cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interp)
 
 
 def pixel_sha256(image: np.ndarray) -> str:

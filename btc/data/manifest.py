@@ -8,6 +8,7 @@ reads, writes and validates both; validation errors name the row and the column.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -181,6 +182,11 @@ def load_dataset(root: str | Path) -> PreparedDataset:
 
 def write_dataset_yaml(root: str | Path, info: dict[str, Any]) -> Path:
     return atomic_write_yaml(Path(root) / DATASET_YAML, info)
+
+
+def file_columns(columns: Iterable[str]) -> list[str]:
+    """Columns naming files inside the dataset: `path` and every `*_path` but `orig_path`."""
+    return [c for c in columns if c == "path" or (c.endswith("_path") and c != "orig_path")]
 
 
 def split_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:

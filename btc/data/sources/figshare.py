@@ -23,6 +23,9 @@ Manifest: `label` is the class name shared with the Kaggle set (1 → meningioma
 `split` empty (the protocol uses the folds). `--no-tumor DIR` merges a folder of no-tumour images
 as in paper 003: each is read as grayscale uint8, resized to `--size` and written to
 `images/notumor/` with `source: folder`, `orig_path` `<DIR name>/<path inside DIR>` and no fold.
+
+A new image from outside the dataset (`btc predict`) goes through `input_step`: grayscale uint8
+(an int16 slice windowed as above), resized to `--size`².
 """
 
 from __future__ import annotations
@@ -34,26 +37,17 @@ from typing import Any
 import h5py
 import numpy as np
 
+from btc.data.images import resize_square, to_uint8
+from btc.data.prepare.classes import default_tasks, ordered_classes
+from btc.data.prepare.finishing import PrepareSummary, finish
+from btc.data.prepare.inputs import Skipped, error_reason, list_files, rel_posix, unique_names
+from btc.data.prepare.staging import Stage, staging_dir
+from btc.data.prepare.work import Work, done, failed
+from btc.data.prepare.writing import read_gray_row, write_image
 from btc.errors import BtcError
+from btc.progress import SILENT, Progress
 
-from .images import to_uint8
-from .prepare_common import (
-    Skipped,
-    Stage,
-    Work,
-    default_tasks,
-    done,
-    error_reason,
-    failed,
-    finish,
-    list_files,
-    ordered_classes,
-    read_gray_row,
-    rel_posix,
-    resize_square,
-    unique_names,
-    write_image,
-)
+from .input_step import Resize, recorded_size
 
 LABELS = {1: "meningioma", 2: "glioma", 3: "pituitary"}
 CVIND = "cvind.mat"
@@ -208,17 +202,21 @@ def _folder(path: Path, what: str) -> Path:
     return path
 
 
+def input_step(info: dict[str, Any]) -> Resize:
+    """A new image: grayscale uint8 (an int16 slice windowed to its [min, max]), resized to `--size`²."""
+    return Resize(recorded_size(info))
+
+
 def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, workers: int | None = None,
                      bit16: bool = False, no_tumor: str | Path | None = None,
-                     quiet: bool = False) -> dict[str, Any]:
+                     progress: Progress = SILENT) -> PrepareSummary:
     """Write the Figshare `.mat` slices under `src` (and optional no-tumour images) to `out`."""
     started = time.monotonic()
     src, out = _folder(Path(src), "Figshare .mat files"), Path(out)
     if size < 8:
         raise BtcError(f"--size {size}: must be at least 8")
     nt = _folder(Path(no_tumor), "--no-tumor") if no_tumor is not None else None
-    out_abs = out.absolute()
-    exclude = [out_abs, out_abs.with_name(out_abs.name + ".partial")]
+    exclude = [out.absolute(), staging_dir(out)]
     skipped: list[Skipped] = []
     files = list_files(src, skipped, src, exclude)
     mats = [f for f in files if f.suffix.lower() == ".mat" and f.name.lower() != CVIND]
@@ -262,7 +260,7 @@ def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, worke
                 work.add(f"notumor:{orig}", img, {"orig": orig, "path": f"images/notumor/{stem}.png", "size": size,
                                                   "bit16": bit16, "with_folds": with_folds},
                          bit16, worker=_notumor_one, description="no-tumour images", name=orig)
-        work.run(workers, quiet)
+        work.run(workers, progress)
         rows, keys = work.rows, work.keys
         classes = ordered_classes(r["label"] for r in rows)
         command = f"btc prepare figshare {src} {out} --size {size}" + (" --16bit" if bit16 else "") + (
@@ -282,13 +280,12 @@ def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, worke
                               "note": "cvind[i-1] is the official patient-wise fold of i.mat"}
         if nt is not None:
             extra["provenance_no_tumor"] = str(nt.resolve())
-        summary = finish(stage, rows, keys, src=src, command=command,
-                         params={"size": size, "bit16": bit16, "no_tumor": str(nt) if nt else None},
-                         classes=classes, tasks=default_tasks(classes), skipped=skipped, extra=extra,
-                         quiet=quiet, started=started)
-        return summary
+        return finish(stage, rows, keys, src=src, command=command,
+                      params={"size": size, "bit16": bit16, "no_tumor": str(nt) if nt else None},
+                      classes=classes, tasks=default_tasks(classes), skipped=skipped, extra=extra,
+                      progress=progress, started=started)
     finally:
         stage.close()
 
 
-__all__ = ["prepare_figshare", "read_cjdata", "read_cvind", "to_uint16_bits", "LABELS"]
+__all__ = ["prepare_figshare", "read_cjdata", "read_cvind", "to_uint16_bits", "LABELS", "input_step"]

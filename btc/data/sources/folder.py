@@ -24,6 +24,9 @@ secondary tumour) over the same images. Classes with no image are dropped from `
 from the tasks (a task left with fewer than two output classes is dropped). When the file defines
 no tasks, `presence` is added when the labels include `notumor` and a tumour class, and
 `tumor_type` when they include two or more tumour classes as well (`default_tasks`).
+
+A new image from outside the dataset (`btc predict`) goes through `input_step`: grayscale uint8,
+resized to the recorded `--size`² when one was given, as prepare wrote every image.
 """
 
 from __future__ import annotations
@@ -36,21 +39,18 @@ from typing import Any
 
 import yaml
 
+from btc.data.manifest import SPLITS
+from btc.data.prepare.classes import default_tasks
+from btc.data.prepare.finishing import PrepareSummary, finish
+from btc.data.prepare.inputs import Skipped, list_files, rel_posix, unique_names
+from btc.data.prepare.staging import Stage, staging_dir
+from btc.data.prepare.work import Work
+from btc.data.prepare.writing import read_gray_row
 from btc.errors import BtcError
 from btc.io import read_yaml
+from btc.progress import SILENT, Progress
 
-from .manifest import SPLITS
-from .prepare_common import (
-    Skipped,
-    Stage,
-    Work,
-    default_tasks,
-    finish,
-    list_files,
-    read_gray_row,
-    rel_posix,
-    unique_names,
-)
+from .input_step import Resize, recorded_size
 
 DEFAULT_SPLITS = {"train": "train", "training": "train", "test": "test", "testing": "test"}
 LABEL_KEYS = {"folders", "classes", "tasks", "splits", "patient_id"}
@@ -249,8 +249,14 @@ def _final_classes_tasks(lm: LabelMap, labels: set[str]) -> tuple[list[str], dic
     return classes, tasks
 
 
+def input_step(info: dict[str, Any]) -> Resize:
+    """A new image: grayscale uint8, resized to the recorded `--size` (if one was given)."""
+    return Resize(recorded_size(info))
+
+
 def prepare_folder(src: str | Path, out: str | Path, *, labels: str | Path | None = None,
-                   size: int | None = None, workers: int | None = None, quiet: bool = False) -> dict[str, Any]:
+                   size: int | None = None, workers: int | None = None,
+                   progress: Progress = SILENT) -> PrepareSummary:
     """Write any class-per-folder tree at `src` as a prepared dataset in `out`."""
     started = time.monotonic()
     src, out = Path(src), Path(out)
@@ -265,9 +271,8 @@ def prepare_folder(src: str | Path, out: str | Path, *, labels: str | Path | Non
     except OSError as e:
         raise BtcError(f"{src}: cannot read folder ({e.strerror or e})") from None
     lm = load_labels(labels)
-    out_abs = out.absolute()
     skipped: list[Skipped] = []
-    files = list_files(src, skipped, src, [out_abs, out_abs.with_name(out_abs.name + ".partial")])
+    files = list_files(src, skipped, src, [out.absolute(), staging_dir(out)])
     if labels is not None:
         lp = Path(labels).resolve()
         files = [f for f in files if f.resolve() != lp]
@@ -286,7 +291,7 @@ def prepare_folder(src: str | Path, out: str | Path, *, labels: str | Path | Non
                 work.add(inp.key, inp.path, {"path": rel_out, "label": inp.label, "split": inp.split,
                                              "patient_id": inp.patient_id, "folder": inp.folder, "size": size},
                          inp.label, inp.split, inp.patient_id, worker=_folder_one, description="prepare folder")
-        work.run(workers, quiet)
+        work.run(workers, progress)
         rows, keys = work.rows, work.keys
         classes, tasks = _final_classes_tasks(lm, {r["label"] for r in rows})
         command = f"btc prepare folder {src} {out}" + (f" --labels {labels}" if labels else "") + (
@@ -296,9 +301,9 @@ def prepare_folder(src: str | Path, out: str | Path, *, labels: str | Path | Non
                  "labels_file": str(Path(labels).resolve()) if labels else None}
         return finish(stage, rows, keys, src=src, command=command,
                       params={"size": size, "labels": str(labels) if labels else None},
-                      classes=classes, tasks=tasks, skipped=skipped, extra=extra, quiet=quiet, started=started)
+                      classes=classes, tasks=tasks, skipped=skipped, extra=extra, progress=progress, started=started)
     finally:
         stage.close()
 
 
-__all__ = ["prepare_folder", "load_labels", "LabelMap"]
+__all__ = ["prepare_folder", "load_labels", "LabelMap", "input_step"]

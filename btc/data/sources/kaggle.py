@@ -28,6 +28,9 @@ Output pixels are grayscale uint8 (MRI is monochrome; the public files are a mix
 RGB and RGBA encodings of gray images): colour inputs go through OpenCV's BGR→gray, 16-bit
 inputs through `to_uint8`. The crop is resized to `--size`² without keeping the aspect ratio, as
 the papers do (area interpolation when shrinking, bilinear when enlarging).
+
+A new image from outside the dataset (`btc predict`) goes through `ExtremePointCrop`, built by
+`input_step` from dataset.yaml: the same crop with the recorded `--pad`, then the same resize.
 """
 
 from __future__ import annotations
@@ -41,26 +44,24 @@ import cv2
 import imutils
 import numpy as np
 
-from btc.errors import BtcError
-
-from .images import ImageReadError, phash64, pixel_sha256, read_image, to_grayscale, to_uint8
-from .prepare_common import (
-    CLASS_ORDER,
-    Skipped,
-    Stage,
-    Work,
-    default_tasks,
-    done,
-    error_reason,
-    failed,
-    finish,
-    list_files,
-    ordered_classes,
-    rel_posix,
+from btc.data.images import (
+    ImageReadError,
+    phash64,
+    pixel_sha256,
+    read_image,
     resize_square,
-    unique_names,
-    write_image,
+    to_gray_uint8,
 )
+from btc.data.prepare.classes import CLASS_ORDER, default_tasks, ordered_classes
+from btc.data.prepare.finishing import PrepareSummary, finish
+from btc.data.prepare.inputs import Skipped, error_reason, list_files, rel_posix, unique_names
+from btc.data.prepare.staging import Stage, staging_dir
+from btc.data.prepare.work import Work, done, failed
+from btc.data.prepare.writing import write_image
+from btc.errors import BtcError
+from btc.progress import SILENT, Progress
+
+from .input_step import recorded_size
 
 THRESHOLD = 45
 BLUR = (5, 5)
@@ -133,17 +134,34 @@ def crop_box(gray: np.ndarray, pad: int = 0) -> CropResult:
     return CropResult(box, ref, "")
 
 
-def to_gray_uint8(image: np.ndarray) -> np.ndarray:
-    """Any decoded image (gray/BGR/BGRA, 8/16-bit) as uint8 grayscale."""
-    return to_uint8(to_grayscale(image))
-
-
 def crop_image(image: np.ndarray, pad: int = 0) -> tuple[np.ndarray, CropResult]:
     """Grayscale uint8 crop of any decoded image, and the crop decision."""
     gray = to_gray_uint8(image)
     result = crop_box(gray, pad)
     x0, y0, x1, y1 = result.box
     return gray[y0:y1, x0:x1], result
+
+
+@dataclass(frozen=True)
+class ExtremePointCrop:
+    """A new image brought to a Kaggle dataset's inputs: the crop prepare applied, then its resize."""
+
+    pad: int = 0
+    size: int | None = None
+
+    def apply(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        cropped, result = crop_image(image, self.pad)
+        return resize_square(cropped, self.size), result.box
+
+    def describe(self) -> str:
+        crop = "extreme-point crop" + (f" (pad {self.pad})" if self.pad else "")
+        return crop + (f", resize to {self.size}²" if self.size else "")
+
+
+def input_step(info: dict[str, Any]) -> ExtremePointCrop:
+    """The step of a Kaggle dataset's `dataset.yaml` (its recorded `pad` and `size`)."""
+    params = info.get("params") or {}
+    return ExtremePointCrop(pad=int(params.get("pad") or 0), size=recorded_size(info))
 
 
 def _box_text(box: tuple[int, int, int, int] | None) -> str:
@@ -235,11 +253,11 @@ def _scan(src: Path, skipped: list[Skipped], exclude: list[Path]) -> list[_Input
 
 def prepare_kaggle(src: str | Path, out: str | Path, *, size: int = 256, workers: int | None = None,
                    pad: int = 0, dedup: bool = False, image_format: str = "png",
-                   quiet: bool = False) -> dict[str, Any]:
+                   progress: Progress = SILENT) -> PrepareSummary:
     """Crop, resize and write the Kaggle dataset at `src` as a prepared dataset in `out`.
 
-    Returns a summary dict (images, counts, skipped, flagged, audit numbers). Raises `BtcError`
-    for a wrong SRC/OUT or when no image is usable; single bad files are skipped and listed.
+    Raises `BtcError` for a wrong SRC/OUT or when no image is usable; single bad files are
+    skipped and listed in the summary (and noted on `progress`).
     """
     started = time.monotonic()
     src, out = Path(src), Path(out)
@@ -250,9 +268,8 @@ def prepare_kaggle(src: str | Path, out: str | Path, *, size: int = 256, workers
         raise BtcError(f"--size {size}: must be at least 8")
     if pad < 0:
         raise BtcError(f"--pad {pad}: must be 0 or more")
-    out_abs = Path(out).absolute()
     skipped: list[Skipped] = []
-    inputs = _scan(src, skipped, exclude=[out_abs, out_abs.with_name(out_abs.name + ".partial")])
+    inputs = _scan(src, skipped, exclude=[Path(out).absolute(), staging_dir(out)])
     stage = Stage(out, source="kaggle", params={"size": size, "pad": pad, "format": fmt, "crop": CROP_METHOD},
                   inputs=[src])
     try:
@@ -266,14 +283,14 @@ def prepare_kaggle(src: str | Path, out: str | Path, *, size: int = 256, workers
                 work.add(inp.key, inp.path, {"split": split, "label": label, "path": f"images/{split}/{label}/{stem}.{fmt}",
                                              "size": size, "pad": pad, "format": fmt},
                          worker=_prepare_one, description="prepare kaggle")
-        work.run(workers, quiet)
+        work.run(workers, progress)
         rows, keys = work.rows, work.keys
         flagged = [Skipped(r["orig_path"], r["crop_note"]) for r in rows if r.get("crop_note")]
         classes = ordered_classes(r["label"] for r in rows)
         command = f"btc prepare kaggle {src} {out} --size {size} --pad {pad} --format {fmt}" + (" --dedup" if dedup else "")
         extra = {"preprocessing": {
             "crop": "extreme points of the head contour (paper 004 / dataset page), inclusive, "
-                    "extended so that it never cuts a thresholded component; see btc.data.kaggle",
+                    "extended so that it never cuts a thresholded component; see btc.data.sources.kaggle",
             "method": CROP_METHOD, "threshold": THRESHOLD, "blur": list(BLUR),
             "erode_dilate_iterations": MORPH_ITERATIONS, "pad": pad,
             "output": f"grayscale uint8 {fmt.upper()} {size}x{size} (aspect not kept)",
@@ -281,9 +298,9 @@ def prepare_kaggle(src: str | Path, out: str | Path, *, size: int = 256, workers
         return finish(stage, rows, keys, src=src, command=command,
                       params={"size": size, "pad": pad, "format": fmt, "dedup": dedup},
                       classes=classes, tasks=default_tasks(classes), skipped=skipped, flagged=flagged,
-                      extra=extra, dedup=dedup, quiet=quiet, started=started)
+                      extra=extra, dedup=dedup, progress=progress, started=started)
     finally:
         stage.close()
 
 
-__all__ = ["prepare_kaggle", "crop_box", "crop_image", "CropResult"]
+__all__ = ["prepare_kaggle", "crop_box", "crop_image", "CropResult", "ExtremePointCrop", "input_step"]

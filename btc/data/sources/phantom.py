@@ -12,12 +12,14 @@ slice of that patient with some jitter:
 
 Lesion contrast, size and noise vary, so a small CNN learns the classes but not trivially.
 Everything is drawn from `numpy.random.default_rng(seed)`: the same seed gives byte-identical
-images and manifest.
+images and manifest. The slices are written as generated, so a new image needs no step but
+grayscale uint8 (`input_step` → `Identity`).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,12 @@ import pandas as pd
 from btc import __version__
 from btc.data.images import encode_png, phash64, pixel_sha256
 from btc.data.manifest import split_counts, write_dataset_yaml, write_manifest
+from btc.data.prepare.finishing import PrepareSummary
 from btc.errors import BtcError
 from btc.io import atomic_write_bytes
-from btc.progress import progress_bar
+from btc.progress import SILENT, Progress
+
+from .input_step import Identity
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
 TASKS = {"presence": {"tumor": ["glioma", "meningioma", "pituitary"], "no_tumor": ["notumor"]},
@@ -136,19 +141,25 @@ def generate(per_class: int = 40, size: int = 128, per_patient: int = 4, seed: i
             yield f"images/{label}/{pid}_{s}.png", label, f"phantom-{pid}", split, image
 
 
+def input_step(info: dict[str, Any]) -> Identity:
+    """Phantom slices are generated at their final size: a new image is only made grayscale uint8."""
+    return Identity()
+
+
 def prepare_phantom(out: str | Path, *, per_class: int = 40, size: int = 128, per_patient: int = 4,
-                    seed: int = 0, test_fraction: float = 0.2, quiet: bool = False) -> dict[str, Any]:
+                    seed: int = 0, test_fraction: float = 0.2, progress: Progress = SILENT) -> PrepareSummary:
     """Write the phantom dataset as a prepared dataset (images/, manifest.csv, dataset.yaml).
 
     Images are written atomically first, manifest and dataset.yaml last, so an interrupted run
     leaves no manifest that points at missing files.
     """
+    started = time.monotonic()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise BtcError(f"{out} exists and is not a folder")
     rows = []
     total = per_class * len(CLASSES)
-    with progress_bar("phantom", total, quiet) as advance:
+    with progress.bar("phantom", total) as advance:
         for rel, label, pid, split, image in generate(per_class, size, per_patient, seed, test_fraction):
             atomic_write_bytes(out / rel, encode_png(image))
             rows.append({"path": rel, "label": label, "split": split, "patient_id": pid, "source": "phantom",
@@ -157,6 +168,7 @@ def prepare_phantom(out: str | Path, *, per_class: int = 40, size: int = 128, pe
             advance()
     manifest = pd.DataFrame(rows)
     write_manifest(manifest, out)
+    counts = split_counts(manifest)
     params = {"per_class": per_class, "size": size, "per_patient": per_patient, "seed": seed,
               "test_fraction": test_fraction}
     write_dataset_yaml(out, {
@@ -164,9 +176,10 @@ def prepare_phantom(out: str | Path, *, per_class: int = 40, size: int = 128, pe
         "source": "phantom",
         "classes": list(CLASSES),
         "tasks": TASKS,
-        "provenance": {"generator": "btc.data.phantom", "btc_version": __version__},
+        "provenance": {"generator": "btc.data.sources.phantom", "btc_version": __version__},
         "command": "btc prepare phantom " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in params.items()),
         "params": params,
-        "counts": split_counts(manifest),
+        "counts": counts,
     })
-    return {"images": len(rows), "classes": list(CLASSES), "out": str(out)}
+    return PrepareSummary(out=out, source="phantom", images=len(rows), classes=list(CLASSES), counts=counts,
+                          seconds=time.monotonic() - started)

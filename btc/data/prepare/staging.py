@@ -1,0 +1,213 @@
+"""The staging folder of one prepare run (`OUT.partial/`): resumable, swapped into OUT at the end.
+
+A prepare writes its dataset in `OUT.partial/` and moves it into place only once `manifest.csv`
+and `dataset.yaml` are written, so OUT is either absent, the previous complete dataset, or the new
+complete dataset: never half-written (DESIGN.md, Conventions). Inside the staging folder every
+image is written atomically (`btc.io`), and each finished input is recorded in a row cache
+(`.btc-rows.jsonl`, one JSON line per input, keyed by the input and a fingerprint of it); an
+interrupted run therefore resumes where it stopped, and a re-run over a complete OUT with the same
+parameters redoes nothing (the complete dataset is hard-linked into a fresh staging folder, so
+the old OUT stays intact until the swap).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from btc.data.manifest import DATASET_YAML, MANIFEST, file_columns, write_dataset_yaml, write_manifest
+from btc.errors import BtcError
+from btc.io import atomic_write_text
+
+from .writing import publish
+
+STATE_FILE = ".btc-prepare.json"
+ROWS_FILE = ".btc-rows.jsonl"
+STAGING_SUFFIX = ".partial"
+STATE_VERSION = 1
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def is_prepared_dataset(path: Path) -> bool:
+    return (path / MANIFEST).is_file() or (path / DATASET_YAML).is_file()
+
+
+def staging_dir(out: str | Path) -> Path:
+    """Where a prepare into `out` stages its files (inputs there are never read as sources)."""
+    out = Path(os.path.abspath(out))
+    return out.with_name(out.name + STAGING_SUFFIX)
+
+
+class Stage:
+    """The staging folder of one prepare run (`OUT.partial/`), resumable and swapped in at the end.
+
+    `params` are the parameters that change the written files (e.g. size, pad, format); a
+    staging folder or a complete OUT written with other parameters is not reused.
+    """
+
+    def __init__(self, out: str | Path, *, source: str, params: dict[str, Any],
+                 inputs: Iterable[str | Path] = ()) -> None:
+        self.out = Path(os.path.abspath(out))
+        self.source = source
+        self.params = json.loads(json.dumps(params))  # normalised (tuples → lists), comparable
+        self.state = {"version": STATE_VERSION, "source": source, "params": self.params}
+        self.dir = staging_dir(self.out)
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._rows_fh = None
+        self.reused = 0
+        self._check(inputs)
+        self._open()
+
+    # ---- setup
+
+    def _check(self, inputs: Iterable[str | Path]) -> None:
+        out = self.out
+        if not out.name:
+            raise BtcError(f"{out}: not a usable output folder")
+        cwd = Path.cwd().resolve()
+        if out.resolve() == cwd or out.resolve() in cwd.parents:
+            raise BtcError(f"{out}: the output folder must not be the current folder or contain it")
+        for src in inputs:
+            src = Path(src).resolve()
+            o = out.resolve()
+            if src == o or o in src.parents:
+                raise BtcError(f"{out}: the output folder must not be or contain the input {src}")
+        if out.exists() and not out.is_dir():
+            raise BtcError(f"{out}: exists and is not a folder")
+        if out.is_dir() and any(out.iterdir()) and not is_prepared_dataset(out):
+            raise BtcError(f"{out}: exists, is not empty and is not a prepared dataset; "
+                           "choose a new or empty folder")
+
+    def _open(self) -> None:
+        for old in self.out.parent.glob(f".{self.out.name}.old-*"):
+            if (old / STATE_FILE).is_file() or is_prepared_dataset(old):
+                shutil.rmtree(old, ignore_errors=True)
+        if self.dir.exists():
+            state = _read_json(self.dir / STATE_FILE)
+            if state is None and self.dir.is_dir() and any(self.dir.iterdir()):
+                raise BtcError(f"{self.dir}: exists and is not a btc staging folder; remove it")
+            if state != self.state:
+                shutil.rmtree(self.dir)
+        if not self.dir.exists():
+            seeded = False
+            if self.out.is_dir() and _read_json(self.out / STATE_FILE) == self.state:
+                seeded = self._seed_from_out()
+            if not seeded:
+                self.dir.mkdir(parents=True)
+            atomic_write_text(self.dir / STATE_FILE, json.dumps(self.state, sort_keys=True) + "\n")
+        self._load_cache()
+        rows = self.dir / ROWS_FILE
+        cut = rows.is_file() and rows.stat().st_size > 0 and not rows.read_bytes().endswith(b"\n")
+        self._rows_fh = open(rows, "a", encoding="utf-8")  # noqa: SIM115
+        if cut:  # a line cut by an interruption: start the next one on a line of its own
+            self._rows_fh.write("\n")
+
+    def _seed_from_out(self) -> bool:
+        """Hard-link (or copy) the complete OUT into the staging folder to reuse its images."""
+        tmp = self.dir.with_name(self.dir.name + ".seed")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+        def link(src: str, dst: str) -> None:
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+
+        try:
+            # the row cache is appended to, so it is copied, never linked (OUT stays untouched)
+            shutil.copytree(self.out, tmp, copy_function=link,
+                            ignore=shutil.ignore_patterns(MANIFEST, DATASET_YAML, ROWS_FILE))
+            if (self.out / ROWS_FILE).is_file():
+                shutil.copyfile(self.out / ROWS_FILE, tmp / ROWS_FILE)
+            os.replace(tmp, self.dir)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return False
+        return True
+
+    def _load_cache(self) -> None:
+        path = self.dir / ROWS_FILE
+        if not path.is_file():
+            return
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                    self._cache[entry["key"]] = entry
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by an interruption: that input is simply redone
+
+    # ---- per input
+
+    def path(self, relative: str) -> Path:
+        return self.dir / relative
+
+    def cached(self, key: str, fp: str) -> dict[str, Any] | None:
+        """The row recorded for input `key` with fingerprint `fp`, if all its files are present."""
+        entry = self._cache.get(key)
+        if not entry or entry.get("fp") != fp:
+            return None
+        row = entry.get("row") or {}
+        files = [v for k, v in row.items() if k in file_columns(row) and v]
+        if not row.get("path") or not all((self.dir / f).is_file() for f in files):
+            return None
+        self.reused += 1
+        return dict(row)
+
+    def record(self, key: str, fp: str, row: dict[str, Any]) -> None:
+        """Remember a finished input (after its files were written) so a re-run skips it."""
+        entry = {"key": key, "fp": fp, "row": row}
+        self._cache[key] = entry
+        self._rows_fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        self._rows_fh.flush()
+
+    # ---- end
+
+    def close(self) -> None:
+        if self._rows_fh is not None:
+            self._rows_fh.close()
+            self._rows_fh = None
+
+    def discard(self) -> None:
+        """Remove the staging folder (a run that found nothing usable: nothing to resume)."""
+        self.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def commit(self, df: pd.DataFrame, info: dict[str, Any], keys: Iterable[str]) -> None:
+        """Write manifest.csv and dataset.yaml in the staging folder, prune, and swap into OUT."""
+        self.close()
+        keep_keys = set(keys)
+        entries = [self._cache[k] for k in sorted(keep_keys) if k in self._cache]
+        atomic_write_text(self.dir / ROWS_FILE, "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
+        referenced = {STATE_FILE, ROWS_FILE, MANIFEST, DATASET_YAML}
+        for column in file_columns(df.columns):
+            referenced.update(str(v) for v in df[column] if isinstance(v, str) and v)
+        publish(write_manifest(df, self.dir))
+        publish(write_dataset_yaml(self.dir, info))
+        for dirpath, _dirnames, filenames in os.walk(self.dir, topdown=False):
+            here = Path(dirpath)
+            for name in filenames:
+                rel = (here / name).relative_to(self.dir).as_posix()
+                if rel not in referenced:
+                    (here / name).unlink(missing_ok=True)
+            if here != self.dir and not any(here.iterdir()):
+                here.rmdir()
+        if self.out.exists():
+            old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
+            os.replace(self.out, old)
+            os.replace(self.dir, self.out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.dir, self.out)

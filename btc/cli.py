@@ -395,6 +395,104 @@ def demo(
     run(out_dir, quiet=quiet)
 
 
+# --------------------------------------------------------------------------- weights / fetch
+
+
+weights_app = typer.Typer(
+    help="ImageNet weights in the torchvision / timm caches: list, fetch ahead of time, import.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(weights_app, name="weights")
+weights_app.command = _interruptible(weights_app.command)
+
+
+@weights_app.command("list")
+def weights_list(
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """Each model's ImageNet weights (or "from scratch") and whether they are cached.
+
+    Example: `btc weights list`
+    """
+    from btc.commands.weights import run_list
+
+    run_list(as_json=as_json)
+
+
+@weights_app.command("fetch")
+def weights_fetch(
+    models: list[str] = typer.Argument(None, metavar="MODEL...", help="Models whose weights to download."),
+    every: bool = typer.Option(False, "--all", help="Every model that has ImageNet weights."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """Download weights into their caches now (on a login node), checked against the published hash.
+
+    Example: `btc weights fetch resnet18_transfer mobilenet_v2 resnesat`
+    """
+    from btc.commands.weights import run_fetch
+
+    run_fetch(models or [], every=every, quiet=quiet, as_json=as_json)
+
+
+@weights_app.command("import")
+def weights_import(
+    model: str = typer.Argument(..., metavar="MODEL", help="The model whose weights FILE holds."),
+    file: Path = typer.Argument(..., metavar="FILE", help="A state dict (.pth / .safetensors)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """Copy a local weights file into the right cache under the right name, after checking it.
+
+    Example: `btc weights import resnet18_transfer ~/Downloads/resnet18-f37072fd.pth`
+    """
+    from btc.commands.weights import run_import
+
+    run_import(model, file, as_json=as_json)
+
+
+fetch_app = typer.Typer(
+    help="Download a public dataset, checked, ready for `btc prepare`.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(fetch_app, name="fetch")
+fetch_app.command = _interruptible(fetch_app.command)
+
+
+@fetch_app.command("figshare")
+def fetch_figshare(
+    folder: Path = typer.Argument(..., metavar="DIR", help="Folder to download and unpack into."),
+    offline: bool = typer.Option(False, "--offline", help="Refuse the network (one line)."),
+    keep_archives: bool = typer.Option(False, "--keep-archives", help="Keep the zips after unpacking."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """Cheng's Figshare dataset (doi 10.6084/m9.figshare.1512427), md5-checked, resumable, unpacked.
+
+    Example: `btc fetch figshare ~/data/figshare && btc prepare figshare ~/data/figshare data/figshare`
+    """
+    from btc.commands.fetch import run_figshare
+
+    run_figshare(folder, offline=offline, keep_archives=keep_archives, quiet=quiet, as_json=as_json)
+
+
+@fetch_app.command("kaggle")
+def fetch_kaggle(
+    folder: Path = typer.Argument(..., metavar="DIR", help="Folder to download and unpack into."),
+    offline: bool = typer.Option(False, "--offline", help="Refuse the network (one line)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """The Kaggle "Brain Tumor MRI Dataset" through the kaggle package (`pip install 'btc[kaggle]'`).
+
+    Example: `btc fetch kaggle ~/data/kaggle && btc prepare kaggle ~/data/kaggle data/kaggle`
+    """
+    from btc.commands.fetch import run_kaggle
+
+    run_kaggle(folder, offline=offline, quiet=quiet, as_json=as_json)
+
+
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM (a scheduler's kill) ends a command like Ctrl-C
 

@@ -1,7 +1,9 @@
 """Model registry: name → builder, with the paper, input size, recipe and Grad-CAM layer of each.
 
 Builders are registered with `@register_model(...)` in the architecture modules; importing
-`btc.models` imports them all. A builder is called as `builder(num_classes, pretrained)`; builders
+`btc.models` imports them all. A builder is called as `builder(num_classes, pretrained)`, where
+`pretrained` only shapes the network for the ImageNet weights of its `pretrained` source (which
+`btc.models.weights` loads afterwards); builders
 whose layers depend on the input side (only `dsconv_cbam`: its dense layer follows a flatten) also
 take an optional keyword `input_size`, which `create_model` forwards when it is given.
 """
@@ -30,6 +32,9 @@ class ModelSpec:
     recipe: str  # default training recipe: "paper001", "paper002", "paper003", "paper004"
     cam_layer: str  # dotted module path (model.get_submodule) of the last conv block, for Grad-CAM
     description: str
+    # ImageNet weights the paper starts from: "torchvision:<Enum>.<MEMBER>" or
+    # "timm:<model>.<tag>" (see btc/models/weights.py); None = trained from scratch
+    pretrained: str | None = None
 
 
 @dataclass
@@ -59,7 +64,8 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register_model(name: str, *, paper: str, input_size: int, recipe: str, cam_layer: str,
-                   description: str = "") -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+                   description: str = "", pretrained: str | None = None,
+                   ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator registering `builder(num_classes, pretrained) -> nn.Module` under `name`."""
 
     def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -67,7 +73,8 @@ def register_model(name: str, *, paper: str, input_size: int, recipe: str, cam_l
             raise ValueError(f"model {name!r} is already registered")
         doc = description or (inspect.getdoc(builder) or "").split("\n\n")[0].replace("\n", " ")
         _REGISTRY[name] = ModelSpec(name=name, builder=builder, paper=paper, input_size=input_size,
-                                    recipe=recipe, cam_layer=cam_layer, description=doc)
+                                    recipe=recipe, cam_layer=cam_layer, description=doc,
+                                    pretrained=pretrained)
         return builder
 
     return decorator
@@ -87,11 +94,13 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def create_model(name: str, num_classes: int, *, pretrained: bool = False,
-                 weights: str | Path | None = None, input_size: int | None = None) -> nn.Module:
+                 weights: str | Path | None = None, input_size: int | None = None,
+                 offline: bool = False) -> nn.Module:
     """Build `name` with a `num_classes` head.
 
-    `pretrained=True` loads ImageNet weights from the local caches only (torch hub for torchvision,
-    Hugging Face hub for timm's ResNeSt) and raises a `BtcError` when they are not there.
+    `pretrained=True` loads the ImageNet weights of the model's source with
+    `btc.models.weights.resolve_pretrained` (cached, else downloaded unless `offline`) and keeps
+    its `WeightsRecord` on the model as `model.weights_record`.
     `weights` loads a local state-dict file on top (see `load_weights`); its report is kept on the
     model as `model.weights_report`. `input_size` is the training input side, forwarded to builders
     that need it (`dsconv_cbam`); the others accept any input of at least 64 px.
@@ -104,6 +113,10 @@ def create_model(name: str, num_classes: int, *, pretrained: bool = False,
         if "input_size" in inspect.signature(spec.builder).parameters:
             kwargs["input_size"] = int(input_size)
     model = spec.builder(num_classes, pretrained, **kwargs)
+    if pretrained:
+        from btc.models.weights import resolve_pretrained  # weights.py reads this registry
+
+        model.weights_record = resolve_pretrained(name, model, offline=offline)
     if weights is not None:
         model.weights_report = load_weights(model, weights)
     return model

@@ -177,3 +177,29 @@ def test_record_choice_keeps_the_faster_format(tmp_path, monkeypatch):
     assert cached_choice("m|gpu|64|2|fp32") == torch.channels_last
     record_choice("m|gpu|64|2|fp32", {"contiguous": 1.0, "channels_last": 1.5})
     assert cached_choice("m|gpu|64|2|fp32") == torch.contiguous_format
+
+
+def test_both_formats_measured_the_faster_reported_and_recorded(tmp_path, monkeypatch):
+    """The CUDA `auto` path (both formats timed, the faster kept for the engine), run on CPU."""
+    import json as json_
+
+    from btc.bench.benchmark import Settings, benchmark_model
+    from btc.engine.memory_format import FORMATS, cache_key, cache_path, cached_choice
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(Settings, "memory_formats", lambda self: list(FORMATS.values()))
+    settings = Settings(device="cpu", batch_size=2, image_size=32, iters=1, warmup=0)
+    result = benchmark_model("small_cnn", settings)
+    key = cache_key("small_cnn", settings.device, 32, 2, None)
+    entry = json_.loads(cache_path().read_text())[key]
+    assert set(entry["seconds"]) == set(FORMATS)
+    assert result.memory_format == entry["format"] == min(entry["seconds"], key=entry["seconds"].get)
+    assert cached_choice(key) == FORMATS[result.memory_format]
+
+
+def test_channels_last_on_is_reported():
+    from btc.bench.benchmark import Settings, benchmark_model
+
+    result = benchmark_model("small_cnn", Settings(device="cpu", batch_size=2, image_size=32, iters=1, warmup=0,
+                                                   channels_last="on"))
+    assert result.memory_format == "channels_last" and result.to_dict()["channels_last"] is True

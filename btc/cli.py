@@ -340,7 +340,7 @@ def report(
 
     Example: `btc report runs/dsconv runs/mobilenet runs/mlp --paper 002 --format md`
     """
-    from btc.report.tables import report_command as run
+    from btc.commands.report import run
 
     run(runs, paper=paper, fmt=fmt, out=out_file)
 

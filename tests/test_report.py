@@ -1,15 +1,16 @@
-"""`btc report`: the papers' tables from tiny real run folders, stats, plots, formats, errors.
+"""`btc report`: the papers' tables from run folders, stats, plots, formats, errors, btc 0.1 CVs.
 
-The run folders are made once per module (1 epoch, 64 px, the small models dsconv_cbam and mlp).
-The papers' other architectures are too slow for a CPU test, so some of those real folders are
-copied and their `config.yaml` relabelled (model / recipe) to land in the paper's rows: the
-report maps runs to rows by config, so the mapping and the cells are what is tested. Expected
-btc values always come from the run folders' own metrics.json / cv.json / history.csv, and
-published values from `btc/report/papers.py`.
+The run and CV folders are written through `btc.runfolder` (the contract the engine writes
+through): seeded predictions over a small fixed set of test images, `metrics.json` computed from
+them with btc's own `compute_metrics` (a CV: `cv.json` with `aggregate`'s mean and std), a
+`history.csv` and a `config.yaml` naming the model the report maps to a paper's row. Expected
+btc values always come from these folders' own files, published values from
+`btc/report/papers.py`. One test at the end builds a btc 0.1 CV folder (fold-0/…) by hand.
 """
 
 from __future__ import annotations
 
+import ast
 import base64
 import csv
 import io
@@ -20,51 +21,104 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from scipy.stats import binomtest
 
-from btc.cli import main
+from btc.engine.metrics import aggregate, compute_metrics
 from btc.report import papers as P
-from btc.report.plots import PLOTS, write_run_plots
+from btc.report.build import build_report
+from btc.report.plots import missing_plots, write_missing_plots, write_run_plots
+from btc.report.runs import read_run
 from btc.report.stats import bootstrap_accuracy_ci, mcnemar
-from tests.conftest import run_cli
+from btc.report.summary import write_cv_report
+from btc.runfolder import (
+    PLOTS,
+    SUMMARY_METRICS,
+    CVFolder,
+    CVSummary,
+    FoldAssignment,
+    FoldResult,
+    Predictions,
+    RunFolder,
+    metric_value,
+)
+from tests.conftest import REPO, run_cli
 
-TRAIN = ["--epochs", "1", "--image-size", "64", "--batch-size", "16", "--no-pretrained", "--device", "cpu", "-q"]
+FOUR = ["glioma", "meningioma", "notumor", "pituitary"]
+PRESENCE = ["no_tumor", "tumor"]
+N_IMAGES = 48
 
 
-def _btc(*args) -> None:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        assert e.code in (0, None), f"btc {' '.join(map(str, args))} exited with {e.code}"
+# --------------------------------------------------------------------------- run folders written through the contract
 
 
-def _relabel(src: Path, dst: Path, **fields) -> Path:
-    """A copy of a real run folder whose config.yaml (every fold's) says other `fields`."""
-    shutil.copytree(src, dst)
-    for config in dst.rglob("config.yaml"):
-        data = yaml.safe_load(config.read_text())
-        data.update(fields)
-        config.write_text(yaml.safe_dump(data, sort_keys=False))
-    return dst
+def images(classes: list[str], n: int = N_IMAGES) -> tuple[list[str], np.ndarray]:
+    """A fixed test set: paths and true class indices, every class present."""
+    targets = np.arange(n) % len(classes)
+    return [f"images/{classes[t]}/{i:03d}.png" for i, t in enumerate(targets)], targets
+
+
+def seeded_predictions(paths: list[str], targets: np.ndarray, classes: list[str], seed: int) -> Predictions:
+    """Probabilities that favour the true class (accuracy well above chance, below 1)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(len(paths), len(classes)))
+    logits[np.arange(len(paths)), targets] += 1.5
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return Predictions.from_probs(paths, targets, probs, classes)
+
+
+def write_run(folder: RunFolder, *, model: str, classes: list[str], seed: int, task: str = "tumor_type",
+              paths: list[str] | None = None, targets: np.ndarray | None = None, epochs: int = 3,
+              protocol: str = "manifest split column 'split'", **config) -> RunFolder:
+    """A finished run folder: config, history, predictions and their metrics."""
+    if paths is None:
+        paths, targets = images(classes)
+    predictions = seeded_predictions(paths, targets, classes, seed)
+    folder.write_config({"model": model, "recipe": "paper002", "task": task, "epochs": epochs, "image_size": 64,
+                         "batch_size": 16, "lr": 1e-3, "optimizer": "adam", "seed": seed, "device": "cpu",
+                         "data": "/data/phantom", "dataset": "phantom", "classes": classes,
+                         "device_name": "cpu: x86_64", "btc_version": "0.2.0", "protocol": protocol, **config})
+    folder.write_history([{"epoch": e, "lr": 1e-3, "train_loss": 1.0 / e, "train_accuracy": 0.5 + 0.1 * e,
+                           "val_loss": None, "val_accuracy": None, "seconds": 1.0} for e in range(1, epochs + 1)])
+    folder.write_predictions(predictions)
+    folder.write_metrics(compute_metrics(predictions.targets, predictions.probs, classes))
+    return folder
+
+
+def write_cv(cv: CVFolder, *, model: str, classes: list[str], n_folds: int, finished: int | None = None,
+             seed: int = 0, **config) -> CVFolder:
+    """A CV folder whose first `finished` folds (default all) are done, with its cv.json."""
+    paths, targets = images(classes)
+    folds = np.arange(len(paths)) % n_folds + 1
+    protocol = f"stratified {n_folds}-fold"
+    cv.write_folds(FoldAssignment(paths, folds, protocol))
+    results = []
+    for k in range(1, (finished or n_folds) + 1):
+        test = folds == k
+        run = write_run(cv.fold(k), model=model, classes=classes, seed=seed + k, paths=list(np.array(paths)[test]),
+                        targets=targets[test], protocol=f"{protocol}, fold {k}", **config)
+        results.append(FoldResult(k, run.read_metrics()))
+    mean, std = aggregate([r.metrics for r in results])
+    cv.write_summary(CVSummary(n_folds, results, mean, std, protocol))
+    return cv
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, phantom_dir) -> dict[str, Path]:
+def runs(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("report-runs")
-    out = {name: base / name for name in ("dsconv", "mlp", "cv", "presence")}
-    _btc("train", "--data", phantom_dir, "--model", "dsconv_cbam", "--out", out["dsconv"], *TRAIN)
-    _btc("train", "--data", phantom_dir, "--model", "mlp", "--out", out["mlp"], *TRAIN)
-    _btc("cv", "--data", phantom_dir, "--model", "mlp", "--folds", "2", "--out", out["cv"], *TRAIN)
-    _btc("train", "--data", phantom_dir, "--model", "mlp", "--task", "presence", "--out", out["presence"], *TRAIN)
-    for name in ("dsconv", "mlp", "cv", "presence"):  # the copies below then carry their plots
-        write_run_plots(out[name], overwrite=False)
-    out["resnesat"] = _relabel(out["presence"], base / "resnesat", model="resnesat")
-    out["r34_improved_cv"] = _relabel(out["cv"], base / "r34-improved-cv", model="resnet34_improved")
-    out["r34"] = _relabel(out["dsconv"], base / "r34", model="resnet34")
-    out["sgd"] = _relabel(out["mlp"], base / "r18-sgd", model="resnet18_transfer", recipe="paper004",
-                          optimizer="sgd")
-    return out
+    presence_paths, presence_targets = images(PRESENCE)
+    folders = {
+        "dsconv": write_run(RunFolder(base / "dsconv"), model="dsconv_cbam", classes=FOUR, seed=1),
+        "mlp": write_run(RunFolder(base / "mlp"), model="mlp", classes=FOUR, seed=2),
+        "cv": write_cv(CVFolder(base / "cv"), model="mlp", classes=FOUR, n_folds=2, seed=10),
+        "resnesat": write_run(RunFolder(base / "resnesat"), model="resnesat", classes=PRESENCE, seed=3,
+                              task="presence", paths=presence_paths, targets=presence_targets),
+        "r34_improved_cv": write_cv(CVFolder(base / "r34-improved-cv"), model="resnet34_improved", classes=FOUR,
+                                    n_folds=4, seed=20),
+        "r34": write_run(RunFolder(base / "r34"), model="resnet34", classes=FOUR, seed=4),
+        "sgd": write_run(RunFolder(base / "r18-sgd"), model="resnet18_transfer", classes=FOUR, seed=5,
+                         recipe="paper004", optimizer="sgd"),
+    }
+    return {name: folder.path for name, folder in folders.items()}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -89,7 +143,7 @@ def md_tables(text: str) -> dict[str, list[dict[str, str]]]:
                         row[key] = row[key] or rows[-1][key]
                 rows.append(row)
         else:
-            header = None if not line.startswith("|") else header
+            header = None
     return tables
 
 
@@ -114,7 +168,12 @@ def report(capsys, *args) -> str:
 
 
 def metrics(run: Path) -> dict:
-    return json.loads((run / "metrics.json").read_text())
+    return RunFolder(run).read_metrics()
+
+
+def correct(run: Path) -> np.ndarray:
+    p = RunFolder(run).read_predictions()
+    return p.targets == p.predicted
 
 
 # --------------------------------------------------------------------------- paper tables
@@ -137,8 +196,7 @@ def test_paper_002_table_3(runs, capsys):
                 assert paper_pct(published["per_class"][cls][metric], "fraction") in cell
         first = find(rows, Model=label, Classes="Pituitary")
         assert first["Kappa"].startswith(f"{m['kappa']:.4f} (paper {published['kappa']:.4f}")
-        predictions = pd.read_csv(run / "predictions.csv")
-        low, high = bootstrap_accuracy_ci((predictions["label"] == predictions["predicted"]).to_numpy())
+        low, high = bootstrap_accuracy_ci(correct(run))
         assert first["Accuracy"].startswith(f"{pct(m['accuracy'])} [{pct(low)}–{pct(high)}]")
         assert f"paper {spec['accuracy_text'][model]:.2f}" in first["Accuracy"]
     # no MobileNetV2 run was given: its row keeps the published values and is never filled in
@@ -192,11 +250,11 @@ def test_paper_003_tables(runs, capsys):
     text = report(capsys, cv_dir, r34, "--paper", "003")
     tables = md_tables(text)
     spec = P.PAPER_003
-    cv = json.loads((cv_dir / "cv.json").read_text())
+    cv = CVFolder(cv_dir).read_summary()
     # Table 2: ablation accuracies (a CV shows mean ± std over folds)
     t2 = tables["Table 2. Model's average test accuracy (ablation)"]
     cell = find(t2, Model="5")["Accuracy"]
-    assert cell.startswith(f"{pct(cv['mean']['accuracy'])} ± {pct(cv['std']['accuracy'])} [")
+    assert cell.startswith(f"{pct(cv.mean['accuracy'])} ± {pct(cv.std['accuracy'])} [")
     assert "paper 98.82" in cell
     assert find(t2, Model="1")["Accuracy"].startswith(pct(metrics(r34)["accuracy"]) + " [")
     assert find(t2, Model="2")["Accuracy"] == "no run (paper 98.33)"
@@ -208,21 +266,24 @@ def test_paper_003_tables(runs, capsys):
         row = find(t3, Model="ResNet34", Type=label)
         assert row["Specificity"].startswith(pct(values["specificity"]) + " (")
         assert f"paper {spec['table3']['rows']['resnet34'][cls]['specificity']:.2f}" in row["Specificity"]
-    # Table 4: per fold (paper fold k = btc fold-(k-1)) and the average
+    # Table 4: paper fold k is btc's fold-k (each with its own CI), then the average
     t4 = tables["Table 4. Five-fold cross-validation of the improved network (%)"]
-    for fold in cv["folds"]:
-        row = find(t4, **{"K-Fold": str(fold["fold"] + 1)})
-        assert row["Run"] == f"{cv_dir.name}/fold-{fold['fold']}"
-        assert row["Recall"].startswith(pct(fold["metrics"]["macro"]["recall"]) + " (")
-        assert f"paper {spec['table4']['folds'][fold['fold'] + 1]['recall']:.2f}" in row["Recall"]
+    assert [f.fold for f in cv.folds] == [1, 2, 3, 4]
+    for fold in cv.folds:
+        row = find(t4, **{"K-Fold": str(fold.fold)})
+        assert row["Run"] == f"{cv_dir.name}/{CVFolder(cv_dir).fold(fold.fold).path.name}"
+        assert row["Recall"].startswith(pct(fold.metrics["macro"]["recall"]) + " (")
+        assert f"paper {spec['table4']['folds'][fold.fold]['recall']:.2f}" in row["Recall"]
+        low, high = bootstrap_accuracy_ci(correct(CVFolder(cv_dir).fold(fold.fold).path))
+        assert row["Accuracy"].startswith(f"{pct(fold.metrics['accuracy'])} [{pct(low)}–{pct(high)}]")
     assert find(t4, **{"K-Fold": "5"})["F1-score"] == "no fold (paper 98.58)"
     average = find(t4, **{"K-Fold": "Average"})
-    assert average["Precision"].startswith(f"{pct(cv['mean']['macro']['precision'])} ± "
-                                           f"{pct(cv['std']['macro']['precision'])} (paper 98.42")
+    assert average["Precision"].startswith(f"{pct(cv.mean['macro']['precision'])} ± "
+                                           f"{pct(cv.std['macro']['precision'])} (paper 98.42")
     # Table 5: other networks; "Ours" is the improved network
     t5 = tables["Table 5. Other classification networks (%)"]
     assert find(t5, Network="Ours (ResNet34 + A + B + C)")["Specificity"].startswith(
-        pct(cv["mean"]["macro"]["specificity"]) + " ± ")
+        pct(cv.mean["macro"]["specificity"]) + " ± ")
     assert find(t5, Network="Vgg16")["Accuracy"] == "no run (paper 95.77)"
 
 
@@ -230,11 +291,12 @@ def test_paper_004_optimisers(runs, capsys):
     text = report(capsys, runs["sgd"], "--paper", "004")
     rows = md_tables(text)["Test accuracy and loss per optimiser (ResNet18 transfer learning)"]
     m = metrics(runs["sgd"])
-    last = pd.read_csv(runs["sgd"] / "history.csv").iloc[-1]
+    last = RunFolder(runs["sgd"]).read_history().iloc[-1]
     sgd = find(rows, Run=runs["sgd"].name)
     assert sgd["Test accuracy"].startswith(pct(m["accuracy"]) + " [") and "paper 99.25" in sgd["Test accuracy"]
     assert sgd["Test loss"].startswith(f"{m['loss']:.5f} (paper 0.03780, Δ ")
     assert sgd["Train accuracy"].startswith(pct(last["train_accuracy"]) + " (paper 99.84")
+    assert sgd["Train loss"].startswith(f"{last['train_loss']:.5f} (paper 0.00550")
     nadam = find(rows, Optimiser=P.PAPER_004["rows"]["paper004-nadam"]["label"])
     assert nadam["Test accuracy"] == "no run (paper 99.31)"
     assert nadam["Test loss"] == "no run (paper 0.03446)"
@@ -245,30 +307,40 @@ def test_paper_004_optimisers(runs, capsys):
 
 
 def test_generic_report_provenance_and_plots(runs, capsys, tmp_path):
+    dsconv = shutil.copytree(runs["dsconv"], tmp_path / "runs" / "dsconv")
+    cv_dir = shutil.copytree(runs["cv"], tmp_path / "runs" / "cv")
     out = tmp_path / "sub" / "report.md"
-    code, stdout, err = run_cli(["report", runs["dsconv"], runs["cv"], "--out", out], capsys)
+    code, stdout, err = run_cli(["report", dsconv, cv_dir, "--out", out], capsys)
     assert code == 0, err
-    assert stdout == ""
+    assert stdout == "" and err.strip() == f"wrote {out}"
     text = out.read_text()
     tables = md_tables(text)
     rows = tables["Comparison of the given runs"]
-    cv = json.loads((runs["cv"] / "cv.json").read_text())
-    assert find(rows, Run="cv")["Recall"] == f"{pct(cv['mean']['macro']['recall'])} ± {pct(cv['std']['macro']['recall'])}"
-    assert find(rows, Run="dsconv")["Kappa"] == f"{metrics(runs['dsconv'])['kappa']:.4f}"
+    assert [c for c in rows[0] if c not in ("Run", "Model", "Task")] == [
+        title[0].upper() + title[1:] for _, title in SUMMARY_METRICS] + ["Loss"]
+    cv = CVFolder(cv_dir).read_summary()
+    assert (find(rows, Run="cv")["Macro recall"]
+            == f"{pct(cv.mean['macro']['recall'])} ± {pct(cv.std['macro']['recall'])}")
+    assert find(rows, Run="dsconv")["Kappa"] == f"{metrics(dsconv)['kappa']:.4f}"
     prov = {r["run"]: r for r in tables["Runs: data, protocol, device"]}
-    config = yaml.safe_load((runs["dsconv"] / "config.yaml").read_text())
+    config = RunFolder(dsconv).read_config()
     assert prov["dsconv"]["data"] == f"phantom ({config['data']})"
     assert prov["dsconv"]["protocol"].startswith("paper's split")
     assert prov["dsconv"]["device"] == config["device_name"]
-    assert prov["dsconv"]["seed"] == "0" and prov["dsconv"]["btc version"] == config["btc_version"]
-    assert prov["dsconv"]["epochs"] == "1" and prov["dsconv"]["image size"] == "64"
-    assert "2-fold" in prov["cv"]["protocol"] and prov["cv"]["kind"] == "CV, 2 of 2 folds"
-    # the plots were (re)generated into the run folders and are linked relative to the report
+    assert prov["dsconv"]["seed"] == "1" and prov["dsconv"]["btc version"] == config["btc_version"]
+    assert prov["dsconv"]["epochs"] == "3" and prov["dsconv"]["image size"] == "64"
+    assert prov["cv"]["seed"] == "11; 12"  # the folds' distinct seeds
+    assert prov["cv"]["protocol"] == "stratified 2-fold" and prov["cv"]["kind"] == "CV, 2 of 2 folds"
+    assert prov["cv"]["test images"] == str(N_IMAGES)
+    # the plots were drawn into the run folders and are linked relative to the report
     for name in PLOTS:
-        assert (runs["cv"] / name).is_file() and (runs["dsconv"] / name).is_file()
-        assert f"(../../{runs['dsconv'].parent.name}/dsconv/{name})" in text
-    comparisons = tables["Paired comparisons (McNemar)"]
-    assert comparisons[0]["p (exact)"].startswith("not paired")
+        assert (cv_dir / name).is_file() and (dsconv / name).is_file()
+        assert f"(../runs/dsconv/{name})" in text
+    # the CV's pooled out-of-fold predictions cover dsconv's test images: the two are paired by path
+    pooled = read_run(CVFolder(cv_dir)).predictions
+    order = [pooled.paths.index(path) for path in RunFolder(dsconv).read_predictions().paths]
+    expected = mcnemar(correct(dsconv), (pooled.targets == pooled.predicted)[order])
+    assert tables["Paired comparisons (McNemar)"][0]["p (exact)"] == f"{expected.p_value:.4g}"
 
 
 def test_html_embeds_png_and_tex_is_booktabs(runs, capsys, tmp_path):
@@ -284,17 +356,47 @@ def test_html_embeds_png_and_tex_is_booktabs(runs, capsys, tmp_path):
     assert "DSConv-CBAM" in tex and "resnet34" not in tex
 
 
-def test_write_run_plots_regenerates_missing(runs, tmp_path):
+def test_tex_and_csv_draw_no_plots(runs, tmp_path, capsys):
     run = shutil.copytree(runs["mlp"], tmp_path / "mlp")
-    for name in PLOTS:
+    for name in PLOTS:  # drawn there by an earlier Markdown / HTML report
         (run / name).unlink(missing_ok=True)
-    written = write_run_plots(run)
-    assert sorted(written) == sorted(PLOTS)
+    for fmt in ("tex", "csv"):
+        report(capsys, run, "--format", fmt)
+    assert missing_plots(RunFolder(run)) == list(PLOTS)
+
+
+def test_write_missing_plots_draws_only_the_missing(runs, tmp_path):
+    folder = RunFolder(shutil.copytree(runs["mlp"], tmp_path / "mlp"))
     for name in PLOTS:
-        assert (run / name).read_bytes()[:4] == b"\x89PNG"
-    before = (run / "roc.png").stat().st_mtime_ns
-    write_run_plots(run, overwrite=False)
-    assert (run / "roc.png").stat().st_mtime_ns == before
+        folder.plot(name).unlink(missing_ok=True)
+    assert sorted(p.name for p in write_missing_plots(folder)) == sorted(PLOTS)
+    for name in PLOTS:
+        assert folder.plot(name).read_bytes()[:4] == b"\x89PNG"
+    assert write_missing_plots(folder) == []
+    folder.plot(PLOTS[0]).unlink()
+    before = folder.plot(PLOTS[2]).stat().st_mtime_ns
+    assert write_missing_plots(folder) == [folder.plot(PLOTS[0])]
+    assert folder.plot(PLOTS[2]).stat().st_mtime_ns == before
+    assert sorted(p.name for p in write_run_plots(folder)) == sorted(PLOTS)  # all, replaced
+
+
+def test_cv_plots_pool_the_finished_folds(runs, tmp_path):
+    cv = CVFolder(shutil.copytree(runs["cv"], tmp_path / "cv"))
+    assert sorted(p.name for p in write_run_plots(cv)) == sorted(PLOTS)
+    run = read_run(cv)
+    assert run.kind == "cv" and [f.fold for f in run.folds] == [1, 2]
+    assert len(run.predictions.paths) == N_IMAGES  # out-of-fold predictions of both folds
+    # the pooled predictions are the folds' own, so the summed confusion matrix is theirs
+    pooled = compute_metrics(run.predictions.targets, run.predictions.probs, run.classes)["confusion_matrix"]
+    summed = np.sum([np.asarray(f.metrics["confusion_matrix"]) for f in run.folds], axis=0)
+    assert summed.tolist() == pooled
+    assert [label for label, _ in run.histories()] == [cv.fold(1).path.name, cv.fold(2).path.name]
+
+
+def test_two_stage_chain_without_history_gets_no_curves(tmp_path):
+    folder = write_run(RunFolder(tmp_path / "chain"), model="resnesat", classes=PRESENCE, seed=7, task="presence")
+    folder.history_path.unlink()
+    assert sorted(p.name for p in write_run_plots(folder)) == sorted(set(PLOTS) - {"learning_curves.png"})
 
 
 # --------------------------------------------------------------------------- stats
@@ -324,15 +426,25 @@ def test_mcnemar_exact_on_hand_made_vectors():
 
 
 def test_mcnemar_of_two_runs_on_the_same_test_images(runs, capsys):
-    text = report(capsys, runs["dsconv"], runs["mlp"], runs["cv"])
+    text = report(capsys, runs["dsconv"], runs["mlp"], runs["resnesat"], "--format", "md")
     rows = md_tables(text)["Paired comparisons (McNemar)"]
-    a = pd.read_csv(runs["dsconv"] / "predictions.csv")
-    b = pd.read_csv(runs["mlp"] / "predictions.csv").set_index("path").loc[a["path"]]
-    expected = mcnemar((a["label"] == a["predicted"]).to_numpy(), (b["label"] == b["predicted"]).to_numpy())
+    expected = mcnemar(correct(runs["dsconv"]), correct(runs["mlp"]))
     paired = find(rows, **{"Run A": "dsconv", "Run B": "mlp"})
     assert paired["A right, B wrong"] == str(expected.b) and paired["A wrong, B right"] == str(expected.c)
     assert paired["p (exact)"] == f"{expected.p_value:.4g}"
-    assert find(rows, **{"Run A": "dsconv", "Run B": "cv"})["p (exact)"] == "not paired (different test images)"
+    assert find(rows, **{"Run A": "dsconv", "Run B": "resnesat"})["p (exact)"] == "not paired (different test images)"
+
+
+def test_mcnemar_pairs_images_by_path_not_by_order(runs, tmp_path):
+    """The same test images listed in another order are still paired image by image."""
+    shuffled = RunFolder(tmp_path / "mlp-shuffled")
+    shutil.copytree(runs["mlp"], shuffled.path)
+    p = shuffled.read_predictions()
+    order = np.random.default_rng(0).permutation(len(p.paths))
+    shuffled.write_predictions(Predictions([p.paths[i] for i in order], p.targets[order], p.probs[order],
+                                           p.classes, p.predicted[order]))
+    report_ = build_report([runs["dsconv"], shuffled.path], plots=False)
+    assert report_.comparisons[0].result == mcnemar(correct(runs["dsconv"]), correct(runs["mlp"]))
 
 
 # --------------------------------------------------------------------------- published numbers, errors
@@ -344,6 +456,7 @@ def test_published_numbers_agree_across_tables():
     assert p3["table2"]["rows"]["resnet34_improved"]["accuracy"] == p3["table4"]["average"]["accuracy"] == ours["accuracy"]
     assert dict(p3["table4"]["average"]) == ours
     folds = p3["table4"]["folds"]
+    assert sorted(folds) == [1, 2, 3, 4, 5]
     assert np.mean([f["accuracy"] for f in folds.values()]) == pytest.approx(98.82, abs=0.01)
     model1 = p3["table3"]["rows"]["resnet34"]
     for metric in ("precision", "recall", "specificity", "f1"):
@@ -354,16 +467,33 @@ def test_published_numbers_agree_across_tables():
         assert round(accuracy_text[model] / 100, 2) == row["accuracy"]
 
 
+@pytest.fixture
+def broken(tmp_path) -> dict[str, Path]:
+    """Folders that are not reportable: an unfinished run, a CV without a finished fold, data."""
+    unfinished = RunFolder(tmp_path / "unfinished")
+    unfinished.write_config({"model": "mlp"})
+    cv = CVFolder(tmp_path / "cv-started")
+    paths, _ = images(FOUR, 8)
+    cv.write_folds(FoldAssignment(paths, np.arange(8) % 2 + 1, "stratified 2-fold"))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "manifest.csv").write_text("path,label\n")
+    return {"unfinished": unfinished.path, "cv": cv.path, "data": data, "missing": tmp_path / "nope"}
+
+
 @pytest.mark.parametrize("args, message", [
     (["{missing}"], "no such run folder"),
     (["{data}"], "not a run folder"),
+    (["{unfinished}"], "the run has not finished"),
+    (["{cv}"], "the CV has no finished fold yet"),
     (["{run}", "--paper", "005"], "unknown --paper"),
     (["{run}", "--format", "docx"], "unknown --format"),
 ])
-def test_cli_errors_are_one_line(runs, phantom_dir, tmp_path, capsys, args, message):
-    values = {"missing": tmp_path / "nope", "data": phantom_dir, "run": runs["dsconv"]}
+def test_cli_errors_are_one_line(runs, broken, capsys, args, message):
+    values = {**broken, "run": runs["dsconv"]}
     code, out, err = run_cli(["report", *[a.format(**values) for a in args]], capsys)
     assert code == 1
+    assert out == ""
     assert message in err and len(err.strip().splitlines()) == 1, err
 
 
@@ -371,3 +501,134 @@ def test_csv_module_reads_every_line(runs, capsys):
     text = report(capsys, runs["cv"], "--format", "csv")
     lines = list(csv.reader(io.StringIO(text)))
     assert all(len(line) == len(lines[0]) for line in lines)
+
+
+# --------------------------------------------------------------------------- CV summary, incomplete CV
+
+
+def test_write_cv_report_lists_folds_1_to_k_and_mean_std(runs, tmp_path):
+    cv = CVFolder(shutil.copytree(runs["cv"], tmp_path / "cv"))
+    summary = cv.read_summary()
+    path = write_cv_report(cv, summary, title="demo CV")
+    text = path.read_text()
+    assert path.parent == cv.path and text.startswith("# demo CV\n")
+    lines = text.splitlines()
+    for f in summary.folds:
+        row = next(line for line in lines if line.startswith(f"| {f.fold} |"))
+        assert row == "| " + " | ".join([str(f.fold)] + [f"{metric_value(f.metrics, key):.4f}"
+                                                        for key, _ in SUMMARY_METRICS]) + " |"
+    mean = next(line for line in lines if line.startswith("| **mean ± std**"))
+    accuracy = f"{summary.mean['accuracy']:.4f} ± {summary.std['accuracy']:.4f}"
+    assert mean.split(" | ")[1] == accuracy
+    assert "Protocol: stratified 2-fold." in text and "Model `mlp`" in text
+    for name in PLOTS:
+        assert f"]({name})" in text
+
+
+def test_incomplete_cv_is_reported_with_its_finished_folds(tmp_path, capsys):
+    cv = write_cv(CVFolder(tmp_path / "partial"), model="mlp", classes=FOUR, n_folds=3, finished=2)
+    text = report(capsys, cv.path)
+    prov = find(md_tables(text)["Runs: data, protocol, device"], run="partial")
+    assert prov["kind"] == "CV, 2 of 3 folds (incomplete)"
+    assert prov["test images"] == str(sum(len(cv.fold(k).read_predictions().paths) for k in (1, 2)))
+    assert "partial: only 2 of 3 folds have finished." in text
+
+
+# --------------------------------------------------------------------------- btc 0.1 CV folders
+
+
+def test_btc_0_1_cv_folder_is_migrated_to_folds_1_to_k(tmp_path, capsys):
+    """btc 0.1 wrote fold-0 … fold-(K-1), folds.csv with folds 0…K-1 and cv.json with fold 0…:
+    the report reads such a folder after migrating it in place, as folds 1…K."""
+    old = tmp_path / "r34-improved-0.1"
+    paths, targets = images(FOUR)
+    zero_based = np.arange(len(paths)) % 2
+    fold_metrics = []
+    for k in (0, 1):
+        test = zero_based == k
+        run = write_run(RunFolder(old / f"fold-{k}"), model="resnet34_improved", classes=FOUR, seed=30 + k,
+                        paths=list(np.array(paths)[test]), targets=targets[test])
+        fold_metrics.append(run.read_metrics())
+    pd.DataFrame({"path": paths, "fold": zero_based, "protocol": "stratified 2-fold"}).to_csv(
+        old / "folds.csv", index=False)
+    mean, std = aggregate(fold_metrics)
+    (old / "cv.json").write_text(json.dumps({
+        "n_folds": 2, "complete": True, "protocol": "stratified 2-fold", "mean": mean, "std": std,
+        "folds": [{"fold": k, "metrics": m} for k, m in enumerate(fold_metrics)]}))
+
+    text = report(capsys, old, "--paper", "003")
+    t4 = md_tables(text)["Table 4. Five-fold cross-validation of the improved network (%)"]
+    for k, m in ((1, fold_metrics[0]), (2, fold_metrics[1])):
+        row = find(t4, **{"K-Fold": str(k)})
+        assert row["Run"] == f"{old.name}/fold-{k}"
+        assert row["Accuracy"].startswith(pct(m["accuracy"]) + " [")
+    assert find(t4, **{"K-Fold": "3"})["Accuracy"] == "no fold (paper 98.89)"
+    # migrated in place: fold-1 and fold-2, folds.csv and cv.json numbered from 1
+    assert sorted(p.name for p in old.iterdir() if p.is_dir()) == ["fold-1", "fold-2"]
+    cv = CVFolder(old)
+    assert sorted(set(cv.read_folds().folds.tolist())) == [1, 2]
+    assert [f.fold for f in cv.read_summary().folds] == [1, 2]
+    assert cv.fold(1).read_metrics() == fold_metrics[0]
+
+
+# --------------------------------------------------------------------------- the report package's own rules
+
+
+REPORT_DIR = REPO / "btc" / "report"
+RUN_FILE_NAMES = ("metrics.json", "cv.json", "history.csv", "predictions.csv", "config.yaml", "folds.csv",
+                  "split.csv", "checkpoint", ".pt", "fold-", "report.md", ".png")
+
+
+def _code_strings(tree: ast.AST) -> list[str]:
+    """Every string constant of a module except docstrings."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def _imports(tree: ast.AST) -> list[str]:
+    """Every module a file imports, at the top or inside functions."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in REPORT_DIR.glob("*.py")))
+def test_report_reads_run_folders_only_through_runfolder(module):
+    tree = ast.parse((REPORT_DIR / module).read_text())
+    spelled = [s for s in _code_strings(tree) if any(name in s for name in RUN_FILE_NAMES)]
+    assert not spelled, f"btc/report/{module} spells run-folder names: {spelled}"
+    imports = _imports(tree)
+    btc_imports = {name for name in imports if name == "btc" or name.startswith("btc.")}
+    allowed = ("btc.report", "btc.runfolder", "btc.io", "btc.errors")
+    assert all(name.startswith(allowed) or name == "btc" for name in btc_imports), btc_imports
+    assert not {"rich", "sys"} & {name.split(".")[0] for name in imports}, "the report package never prints"
+
+
+def test_report_modules_import_no_cycle():
+    """Within btc/report the imports form no cycle (render ↔ tables did)."""
+    graph = {}
+    for path in REPORT_DIR.glob("*.py"):
+        imports = _imports(ast.parse(path.read_text()))
+        graph[path.stem] = {name.split(".")[2] for name in imports
+                            if name.startswith("btc.report.")} - {path.stem}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: tuple[str, ...]) -> None:
+        assert state.get(node) != 1, f"import cycle: {' → '.join(stack + (node,))}"
+        if state.get(node) == 2:
+            return
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            visit(nxt, stack + (node,))
+        state[node] = 2
+
+    for node in sorted(graph):
+        visit(node, ())

@@ -215,7 +215,7 @@ PAPER_003: dict[str, Any] = {
         },
     },
     # Table 4 "The average evaluation metric of the five-fold cross-validation of the improved
-    # network": folds 1–5 (btc's fold-0 … fold-4) and their average.
+    # network": folds 1–5 (btc's fold-1 … fold-5, the same numbering) and their average.
     "table4": {
         "title": "Table 4. Five-fold cross-validation of the improved network (%)",
         "where": "paper 003, §3.4, Table 4",

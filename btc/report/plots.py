@@ -1,8 +1,15 @@
-"""Plots of a run (matplotlib, PNG): confusion matrix, learning curves, ROC curves."""
+"""Plots of a finished run or CV folder (matplotlib, PNG): confusion matrix, learning curves, ROC.
+
+A run folder gets the confusion matrix of its test predictions, its learning curves
+(`history.csv`) and its one-vs-rest ROC curves; a CV folder gets the confusion matrix summed
+over its finished folds, their learning curves overlaid and the ROC of their pooled out-of-fold
+predictions. The folder is read through `btc/report/runs.py`; the PNGs are written atomically
+under the names of `btc.runfolder.PLOTS`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -10,18 +17,33 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
 from btc.io import atomic_write  # noqa: E402
+from btc.report.runs import Run, read_run  # noqa: E402
+from btc.runfolder import (  # noqa: E402
+    CONFUSION_PNG,
+    CURVES_PNG,
+    PLOTS,
+    ROC_PNG,
+    CVFolder,
+    Predictions,
+    RunFolder,
+)
 
 
 def _save(fig, path: Path) -> Path:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
     return path
 
 
-def confusion_matrix_png(matrix: list[list[int]], classes: list[str], path: Path, title: str = "") -> Path:
+def confusion_matrix_png(matrix: list[list[int]] | np.ndarray, classes: list[str], path: Path,
+                         title: str = "") -> Path:
     """Counts with rows = true class, columns = predicted class; cells coloured by row share."""
     m = np.asarray(matrix, dtype=float)
     share = m / np.maximum(m.sum(1, keepdims=True), 1)
@@ -40,32 +62,22 @@ def confusion_matrix_png(matrix: list[list[int]], classes: list[str], path: Path
     return _save(fig, path)
 
 
-def _read_history(path: Path):
-    import pandas as pd
-
-    return pd.read_csv(path)
-
-
-def learning_curves_png(history_csv: Path | Sequence[Path], path: Path, title: str = "") -> Path:
-    """Loss, accuracy and learning rate per epoch from `history.csv` (one or several: CV folds).
+def learning_curves_png(histories: list[tuple[str, pd.DataFrame]], path: Path, title: str = "") -> Path:
+    """Loss, accuracy and learning rate per epoch from (label, history) pairs (several: CV folds).
 
     Solid lines are training, dashed lines validation (absent when the run had no validation
-    split); several histories are overlaid in distinct colours, one per fold.
+    split); several histories are overlaid in distinct colours, one per fold, named by label.
     """
-    histories = [Path(history_csv)] if isinstance(history_csv, (str, Path)) else [Path(p) for p in history_csv]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, history in enumerate(histories):
-        frame = _read_history(history)
+    for i, (label, frame) in enumerate(histories):
         colour = colours[i % len(colours)]
-        label = history.parent.name if len(histories) > 1 else ""
         epoch = frame["epoch"]
         for ax, key in ((axes[0], "loss"), (axes[1], "accuracy")):
-            ax.plot(epoch, frame[f"train_{key}"], color=colour, marker=".",
-                    label=f"{label} train".strip())
-            if f"val_{key}" in frame and frame[f"val_{key}"].notna().any():
-                ax.plot(epoch, frame[f"val_{key}"], color=colour, linestyle="--", marker=".",
-                        label=f"{label} val".strip())
+            ax.plot(epoch, frame[f"train_{key}"], color=colour, marker=".", label=f"{label} train".strip())
+            val = pd.to_numeric(frame[f"val_{key}"], errors="coerce") if f"val_{key}" in frame else None
+            if val is not None and val.notna().any():
+                ax.plot(epoch, val, color=colour, linestyle="--", marker=".", label=f"{label} val".strip())
         axes[2].plot(epoch, frame["lr"], color=colour, marker=".", label=label or "lr")
     for ax, name in zip(axes, ("loss", "accuracy", "learning rate"), strict=True):
         ax.set_xlabel("epoch")
@@ -79,24 +91,18 @@ def learning_curves_png(history_csv: Path | Sequence[Path], path: Path, title: s
     return _save(fig, path)
 
 
-def roc_png(predictions_csv: Path | Sequence[Path], path: Path, title: str = "") -> Path:
-    """One-vs-rest ROC curve per class (with its AUC) from `predictions.csv`'s probabilities.
+def roc_png(predictions: Predictions, path: Path, title: str = "") -> Path:
+    """One-vs-rest ROC curve per class (with its AUC) from the predicted probabilities.
 
-    Several files (the folds of a CV) are pooled. A binary task draws the curve of each class as
-    the positive one. A class without positive or without negative test images has no curve (its
-    AUC is undefined) and is named as such in the legend.
+    A binary task draws the curve of each class as the positive one. A class without positive
+    or without negative test images has no curve (its AUC is undefined) and is named as such in
+    the legend.
     """
-    import pandas as pd
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    files = [Path(predictions_csv)] if isinstance(predictions_csv, (str, Path)) else [Path(p) for p in predictions_csv]
-    frame = pd.concat([pd.read_csv(f, keep_default_na=False) for f in files], ignore_index=True)
-    classes = [c[len("prob_"):] for c in frame.columns if c.startswith("prob_")]
     fig, ax = plt.subplots(figsize=(4.8, 4.4))
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    for name in classes:
-        truth = (frame["label"] == name).to_numpy()
-        score = frame[f"prob_{name}"].to_numpy(dtype=float)
+    for i, name in enumerate(predictions.classes):
+        truth = predictions.targets == i
+        score = predictions.probs[:, i]
         if truth.all() or not truth.any():
             ax.plot([], [], label=f"{name} (AUC undefined)")
             continue
@@ -112,49 +118,59 @@ def roc_png(predictions_csv: Path | Sequence[Path], path: Path, title: str = "")
     return _save(fig, path)
 
 
-CONFUSION_PNG, CURVES_PNG, ROC_PNG = "confusion_matrix.png", "learning_curves.png", "roc.png"
-PLOTS = (CONFUSION_PNG, CURVES_PNG, ROC_PNG)
+def _confusion(run: Run) -> np.ndarray | None:
+    """The run's confusion matrix (a CV: summed over its folds), from its metrics."""
+    matrices = [m.metrics.get("confusion_matrix") for m in run.members]
+    if any(matrix is None for matrix in matrices):
+        return None
+    return np.sum([np.asarray(matrix) for matrix in matrices], axis=0)
 
 
-def write_run_plots(run_dir: Path, overwrite: bool = True) -> dict[str, Path]:
-    """Write confusion_matrix.png, learning_curves.png and roc.png into a run folder (atomically).
+def _makers(run: Run) -> dict[str, Callable[[Path], Path]]:
+    """The plots that the run's files allow, by name: each a function of the target path."""
+    name = run.path.name
+    makers: dict[str, Callable[[Path], Path]] = {}
+    matrix = _confusion(run)
+    if matrix is not None:
+        title = (f"{name}: pooled over {len(run.folds)} folds" if run.kind == "cv"
+                 else f"{name}: accuracy {run.metrics['accuracy']:.4f}")
+        makers[CONFUSION_PNG] = lambda target: confusion_matrix_png(matrix, run.classes, target, title=title)
+    histories = run.histories()
+    if histories:
+        makers[CURVES_PNG] = lambda target: learning_curves_png(histories, target, title=name)
+    if len(run.predictions.paths):
+        makers[ROC_PNG] = lambda target: roc_png(run.predictions, target, title=f"{name}: ROC, one vs rest")
+    return makers
 
-    Each plot is made from the file it needs (metrics.json, history.csv, predictions.csv) when
-    that file exists. A CV folder (cv.json) gets the confusion matrix summed over its finished
-    folds, their learning curves overlaid and the ROC of their pooled predictions. With
-    `overwrite=False` only missing plots are written. Returns the plots now present, by name.
+
+def write_plots(run: Run, names: list[str] | tuple[str, ...] = PLOTS) -> list[Path]:
+    """Draw the named plots of a run already read into its folder; returns those drawn.
+
+    A plot whose input is absent (no `history.csv`: a two-stage chain) is not drawn.
     """
-    import json
+    makers = _makers(run) if names else {}
+    return [makers[name](run.folder.plot(name)) for name in names if name in makers]
 
-    run_dir = Path(run_dir)
-    if (run_dir / "cv.json").is_file():
-        cv = json.loads((run_dir / "cv.json").read_text())
-        folds = [run_dir / f"fold-{f['fold']}" for f in cv.get("folds", [])]
-        fold_metrics = [f["metrics"] for f in cv.get("folds", [])]
-        histories = [f / "history.csv" for f in folds if (f / "history.csv").is_file()]
-        predictions = [f / "predictions.csv" for f in folds if (f / "predictions.csv").is_file()]
-        matrix = (np.sum([np.asarray(m["confusion_matrix"]) for m in fold_metrics], axis=0).tolist()
-                  if fold_metrics else None)
-        classes = fold_metrics[0]["classes"] if fold_metrics else []
-        title = f"{run_dir.name}: pooled over {len(fold_metrics)} folds"
-    else:
-        metrics_path = run_dir / "metrics.json"
-        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
-        matrix = metrics["confusion_matrix"] if metrics else None
-        classes = metrics["classes"] if metrics else []
-        histories = [run_dir / "history.csv"] if (run_dir / "history.csv").is_file() else []
-        predictions = [run_dir / "predictions.csv"] if (run_dir / "predictions.csv").is_file() else []
-        title = run_dir.name + (f": accuracy {metrics['accuracy']:.4f}" if metrics else "")
-    makers = {
-        CONFUSION_PNG: (lambda t: confusion_matrix_png(matrix, classes, t, title=title)) if matrix else None,
-        CURVES_PNG: (lambda t: learning_curves_png(histories, t, title=run_dir.name)) if histories else None,
-        ROC_PNG: (lambda t: roc_png(predictions, t, title=f"{run_dir.name}: ROC, one vs rest")) if predictions else None,
-    }
-    written: dict[str, Path] = {}
-    for name, make in makers.items():
-        target = run_dir / name
-        if target.is_file() and not overwrite:
-            written[name] = target
-        elif make is not None:
-            written[name] = make(target)
-    return written
+
+def write_run_plots(folder: RunFolder | CVFolder) -> list[Path]:
+    """Draw every plot of a finished run or CV folder into it (replacing them); returns those drawn.
+
+    An unfinished folder raises `BtcError` (btc.report.runs.read_run).
+    """
+    return write_plots(read_run(folder))
+
+
+def missing_plots(folder: RunFolder | CVFolder) -> list[str]:
+    """The names of the plots not yet in the folder."""
+    return [name for name in PLOTS if not folder.plot(name).is_file()]
+
+
+def write_missing_plots(folder: RunFolder | CVFolder) -> list[Path]:
+    """Draw only the plots not yet in the folder (after train / cv / two-stage, on --resume)."""
+    names = missing_plots(folder)
+    return write_plots(read_run(folder), names) if names else []
+
+
+def present_plots(folder: RunFolder | CVFolder) -> dict[str, Path]:
+    """The plots now in the folder, by name (in `PLOTS` order)."""
+    return {name: folder.plot(name) for name in PLOTS if folder.plot(name).is_file()}

@@ -1,4 +1,4 @@
-"""Render a `Report` (btc/report/tables.py) as Markdown, LaTeX (booktabs), CSV (long) or HTML.
+"""Render a `Report` (btc/report/model.py) as Markdown, LaTeX (booktabs), CSV (long) or HTML.
 
 Markdown links the run folders' PNG plots (relative to the output file when there is one); HTML is
 self-contained, with the plots embedded as base64 PNGs; CSV has one line per value cell:
@@ -16,12 +16,19 @@ import os
 from pathlib import Path
 
 from btc import __version__
-from btc.report.plots import CONFUSION_PNG, CURVES_PNG, ROC_PNG
-from btc.report.tables import CELL_FORMAT, Cell, Report, Table, provenance
+from btc.errors import BtcError
+from btc.report.model import Cell, Report, Table
+from btc.runfolder import CONFUSION_PNG, CURVES_PNG, ROC_PNG
 
 PLOT_TITLES = {CONFUSION_PNG: "confusion matrix", CURVES_PNG: "learning curves", ROC_PNG: "ROC curves"}
 MINUS = "\u2212"
 ALPHA = 0.05
+
+CELL_FORMAT = ("Cell format: btc's value [± std over CV folds] [95 % bootstrap CI over the test images, "
+               "accuracy only] (paper: the published value, Δ: btc − paper). Rates are percentages "
+               "with two decimals (Δ in percentage points); kappa (4 decimals) and loss (5) are plain numbers. "
+               "\"no run\": no run given for that row (btc's value is never filled in); "
+               "\"–\": not published / not available.")
 
 
 # --------------------------------------------------------------------------- numbers
@@ -155,7 +162,7 @@ def render_md(report: Report, out: Path | None = None) -> str:
         lines += _md_table(table.label_columns + table.columns, rows, len(table.label_columns))
         lines += [""] + [f"- {n}" for n in table.notes] + ([""] if table.notes else [])
     lines += ["## Runs: data, protocol, device", ""]
-    prov = [provenance(r) for r in report.runs]
+    prov = report.provenance
     lines += _md_table(list(prov[0]), [list(p.values()) for p in prov], len(prov[0])) + [""]
     if report.comparisons:
         lines += ["## Paired comparisons (McNemar)", ""]
@@ -216,7 +223,7 @@ def render_tex(report: Report, out: Path | None = None) -> str:
         if table.notes:
             lines += [r"\par\smallskip", r"\parbox{\linewidth}{\scriptsize " + tex_escape(" ".join(table.notes)) + "}"]
         lines += [r"\end{table}", ""]
-    prov = [provenance(r) for r in report.runs]
+    prov = report.provenance
     keys = list(prov[0])
     lines += [r"\begin{table}[ht]", r"\centering", r"\scriptsize", r"\caption{Runs: data, protocol, device}"]
     lines += _tex_tabular(["field"] + [p["run"] for p in prov], [[k] + [p[k] for p in prov] for k in keys[1:]],
@@ -257,10 +264,10 @@ def render_csv(report: Report, out: Path | None = None) -> str:
                 writer.writerow([table.key, label, name, _num(cell.value), _num(cell.std),
                                  _num(cell.ci[0]) if cell.ci else "", _num(cell.ci[1]) if cell.ci else "",
                                  _num(cell.paper), _num(cell.diff), cell.status, row.run])
-    for run in report.runs:
-        for key, value in provenance(run).items():
+    for row in report.provenance:
+        for key, value in row.items():
             if key != "run":
-                writer.writerow(["provenance", run.name, key, value, "", "", "", "", "", "", run.name])
+                writer.writerow(["provenance", row["run"], key, value, "", "", "", "", "", "", row["run"]])
     for c in report.comparisons:
         r = c.result
         writer.writerow(["mcnemar", f"{c.a} vs {c.b}", "p_value", _num(r.p_value) if r else "", "", "", "", "", "",
@@ -317,7 +324,7 @@ def render_html(report: Report, out: Path | None = None) -> str:
         body += _html_table(table.label_columns + table.columns, rows)
         if table.notes:
             body.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
-    prov = [provenance(r) for r in report.runs]
+    prov = report.provenance
     body.append("<h2>Runs: data, protocol, device</h2>")
     body += _html_table(list(prov[0]), [[_td(v) for v in p.values()] for p in prov])
     if report.comparisons:
@@ -342,6 +349,17 @@ def render_html(report: Report, out: Path | None = None) -> str:
 
 
 RENDERERS = {"md": render_md, "tex": render_tex, "csv": render_csv, "html": render_html}
+FORMATS = tuple(RENDERERS)
+PLOTTED_FORMATS = ("md", "html")  # the formats that show the runs' plots
+
+
+def normalize_format(fmt: str) -> str:
+    """The format's key ("markdown" is "md", "latex" is "tex"); a `BtcError` for an unknown one."""
+    key = str(fmt).strip().lower().lstrip(".")
+    key = {"markdown": "md", "latex": "tex", "htm": "html"}.get(key, key)
+    if key not in FORMATS:
+        raise BtcError(f"unknown --format '{fmt}': choose one of {', '.join(FORMATS)}")
+    return key
 
 
 def render(report: Report, fmt: str, out: Path | None = None) -> str:

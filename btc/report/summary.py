@@ -1,51 +1,62 @@
-"""A Markdown summary of one CV folder: per-fold and mean ± std metrics, pooled confusion matrix."""
+"""A Markdown summary of one CV folder (`report.md`): per-fold and mean ± std of the summary
+metrics, per-class means, and links to the pooled plots (`btc/report/plots.py`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from btc.engine.config import read_config
 from btc.io import atomic_write_text
+from btc.runfolder import (
+    CONFUSION_PNG,
+    CURVES_PNG,
+    REPORT,
+    ROC_PNG,
+    SUMMARY_METRICS,
+    CVFolder,
+    CVSummary,
+    metric_value,
+)
 
-REPORT = "report.md"
+PER_CLASS = ("precision", "recall", "specificity", "f1")
 
 
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def write_cv_report(cv_dir: Path, result: dict[str, Any], title: str) -> Path:
-    """Write `report.md` into `cv_dir`, linking the pooled plots that `btc cv` wrote there."""
-    folds = result["folds"]
-    classes = folds[0]["metrics"]["classes"]
-    config = read_config(cv_dir / f"fold-{folds[0]['fold']}" / "config.yaml")
-    keys = [("accuracy", "accuracy"), ("kappa", "kappa"), ("auc", "AUC")]
-    keys += [(f"macro.{k}", f"macro {k}") for k in ("precision", "recall", "specificity", "f1")]
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
 
-    def get(m: dict[str, Any], dotted: str) -> float | None:
-        for part in dotted.split("."):
-            m = m.get(part) if isinstance(m, dict) else None
-        return m
 
-    def fmt(v: float | None) -> str:
-        return "–" if v is None else f"{v:.4f}"
+def _setup(config: dict[str, Any], protocol: str) -> str:
+    """One sentence: model, recipe, the settings that override it, seed, device, protocol."""
+    lr = config.get("lr")
+    return (f"Model `{config.get('model', '?')}`, recipe `{config.get('recipe', '?')}` (overrides: image "
+            f"{config.get('image_size', '?')} px, {config.get('epochs', '?')} epochs, batch "
+            f"{config.get('batch_size', '?')}, lr {'?' if lr is None else format(lr, 'g')}), seed "
+            f"{config.get('seed', '?')}, device `{config.get('device', '?')}`. Protocol: {protocol}.")
 
-    lines = [f"# {title}", "",
-             f"Model `{config.model}`, recipe `{config.recipe}` (overrides: image {config.image_size} px, "
-             f"{config.epochs} epochs, batch {config.batch_size}, lr {config.lr:g}), seed {config.seed}, "
-             f"device `{config.device}`. Protocol: {result['protocol']}.", "",
-             _row(["fold"] + [name for _, name in keys]), _row(["---"] * (len(keys) + 1))]
-    for f in folds:
-        lines.append(_row([str(f["fold"])] + [fmt(get(f["metrics"], k)) for k, _ in keys]))
-    lines.append(_row(["**mean ± std**"] + [f"{fmt(get(result['mean'], k))} ± {fmt(get(result['std'], k))}"
-                                            for k, _ in keys]))
+
+def write_cv_report(cv: CVFolder, summary: CVSummary, title: str) -> Path:
+    """Write `report.md` into the CV folder, linking the pooled plots drawn there; returns its path."""
+    if not summary.folds:
+        raise ValueError("a CV report needs at least one finished fold")
+    config = cv.fold(summary.folds[0].fold).read_config()
+    classes = list(summary.folds[0].metrics.get("classes") or config.get("classes") or [])
+    lines = [f"# {title}", "", _setup(config, summary.protocol), "",
+             _row(["fold"] + [name for _, name in SUMMARY_METRICS]), _row(["---"] * (len(SUMMARY_METRICS) + 1))]
+    for f in summary.folds:
+        lines.append(_row([str(f.fold)] + [_fmt(metric_value(f.metrics, key)) for key, _ in SUMMARY_METRICS]))
+    lines.append(_row(["**mean ± std**"] + [f"{_fmt(metric_value(summary.mean, key))} ± "
+                                            f"{_fmt(metric_value(summary.std, key))}" for key, _ in SUMMARY_METRICS]))
+    if summary.n_folds > len(summary.folds):
+        lines += ["", f"Only {len(summary.folds)} of {summary.n_folds} folds have finished."]
     lines += ["", "Per class (mean over folds):", "",
-              _row(["class", "precision", "recall", "specificity", "F1"]), _row(["---"] * 5)]
+              _row(["class", *PER_CLASS]), _row(["---"] * (len(PER_CLASS) + 1))]
     for name in classes:
-        pc = result["mean"]["per_class"][name]
-        lines.append(_row([name] + [fmt(pc[k]) for k in ("precision", "recall", "specificity", "f1")]))
-    lines += ["", "![confusion matrix, pooled over folds](confusion_matrix.png)",
-              "![learning curves of the folds](learning_curves.png)",
-              "![ROC, pooled out-of-fold predictions](roc.png)", ""]
-    return atomic_write_text(cv_dir / REPORT, "\n".join(lines))
+        lines.append(_row([name] + [_fmt(metric_value(summary.mean, ("per_class", name, k))) for k in PER_CLASS]))
+    lines += ["", f"![confusion matrix, pooled over folds]({CONFUSION_PNG})",
+              f"![learning curves of the folds]({CURVES_PNG})",
+              f"![ROC, pooled out-of-fold predictions]({ROC_PNG})", ""]
+    return atomic_write_text(cv.path / REPORT, "\n".join(lines))

@@ -1,235 +1,33 @@
-"""Paper-layout tables from run folders, side by side with the published numbers (`btc report`).
+"""The papers' tables from reported runs, side by side with the published numbers.
 
-A run folder (`btc train`) or a CV folder (`btc cv`) becomes a `Run`: its config, its metrics
-(a CV: the mean and std over its finished folds, from `cv.json`), its test predictions (a CV: the
-folds' out-of-fold predictions, pooled), the 95 % bootstrap CI of its accuracy over those test
-images, and its plots. Runs are mapped to the rows of a paper's tables by `config.yaml`'s
-`model` (paper 001 also by `task`; paper 004 by `recipe` / `optimizer`). Every cell holds btc's
-value, the published one (`btc/report/papers.py`) and their difference; a row no run maps to
-keeps the published values and says "no run" — btc's side is never filled in.
-Rendering (Markdown, LaTeX, CSV, HTML) is in `btc/report/render.py`.
+Runs (`btc/report/runs.py`) are mapped to the rows of a paper's tables by `config.yaml`'s
+`model` (paper 001 also by `task`; paper 004 by `recipe` / `optimizer`):
+
+- paper 001 (ResNeSAt): Tables III (presence) and IV (source), positive-class metrics;
+- paper 002 (DSConv-CBAM): Table 3, per class and weighted average, kappa, accuracy (§4.4);
+- paper 003 (improved ResNet34): Tables 2 (ablation), 3 (per class), 4 (per fold of the
+  five-fold CV: paper fold k is btc's fold-k) and 5 (other networks);
+- paper 004 (ResNet18 transfer): test / train accuracy and loss per optimiser (§III-A, §III-B).
+
+Every cell holds btc's value, the published one (`btc/report/papers.py`) and their difference;
+a row no run maps to keeps the published values and says "no run" — btc's side is never
+filled in. Without a paper, `generic_table` compares the runs on the summary metrics.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sys
-from dataclasses import dataclass, field
-from itertools import combinations
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from btc.errors import BtcError
-from btc.io import read_yaml
 from btc.report import papers as P
-from btc.report.stats import McNemar, bootstrap_accuracy_ci, mcnemar
+from btc.report.model import Cell, Row, Table
+from btc.report.runs import Run
+from btc.runfolder import HISTORY, SUMMARY_METRICS, fold_name, metric_value
 
-FORMATS = ("md", "tex", "csv", "html")
-N_BOOT = 2000
 NO_RUN = "no run"
-
-CELL_FORMAT = ("Cell format: btc's value [± std over CV folds] [95 % bootstrap CI over the test images, "
-               "accuracy only] (paper: the published value, Δ: btc − paper). Rates are percentages "
-               "with two decimals (Δ in percentage points); kappa (4 decimals) and loss (5) are plain numbers. "
-               "\"no run\": no run given for that row (btc's value is never filled in); "
-               "\"–\": not published / not available.")
-
-
-# --------------------------------------------------------------------------- runs
-
-
-@dataclass
-class Run:
-    """A run or CV folder, read for reporting."""
-
-    path: Path
-    name: str
-    kind: str                               # "train" or "cv"
-    config: dict[str, Any]                  # config.yaml (a CV: its first finished fold's)
-    metrics: dict[str, Any]                 # metrics.json, or cv.json's mean
-    std: dict[str, Any] | None              # cv.json's std (None for a train run)
-    folds: list[dict[str, Any]]             # cv.json's folds: [{fold, metrics}]
-    n_folds: int
-    complete: bool
-    protocol: str
-    predictions: pd.DataFrame               # pooled test predictions
-    fold_configs: list[dict[str, Any]] = field(default_factory=list)
-    ci: tuple[float, float] = (float("nan"), float("nan"))
-    plots: dict[str, Path] = field(default_factory=dict)
-    plot_error: str = ""
-
-    @property
-    def model(self) -> str:
-        return str(self.config.get("model", ""))
-
-    @property
-    def task(self) -> str:
-        return str(self.config.get("task", ""))
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.metrics.get("classes") or self.config.get("classes") or [])
-
-    @property
-    def correct(self) -> np.ndarray:
-        return (self.predictions["label"] == self.predictions["predicted"]).to_numpy()
-
-    @property
-    def pooled_accuracy(self) -> float:
-        return float(self.correct.mean()) if len(self.predictions) else float("nan")
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise BtcError(f"{path}: unreadable ({e})") from None
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        data = read_yaml(path) if path.is_file() else {}
-    except Exception as e:  # yaml errors
-        raise BtcError(f"{path}: unreadable ({e})") from None
-    return data if isinstance(data, dict) else {}
-
-
-def _read_predictions(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise BtcError(f"{path.parent}: no predictions.csv (the run folder is incomplete)")
-    frame = pd.read_csv(path, keep_default_na=False)
-    missing = {"path", "label", "predicted"} - set(frame.columns)
-    if missing:
-        raise BtcError(f"{path}: not a btc predictions file (missing {', '.join(sorted(missing))})")
-    return frame
-
-
-def load_run(path: Path) -> Run:
-    """Read a run folder (metrics.json) or CV folder (cv.json); a `BtcError` for anything else."""
-    path = Path(path)
-    if not path.is_dir():
-        raise BtcError(f"{path}: no such run folder")
-    if (path / "cv.json").is_file():
-        cv = _read_json(path / "cv.json")
-        folds = list(cv.get("folds") or [])
-        if not folds:
-            raise BtcError(f"{path}: the CV has no finished fold yet")
-        fold_dirs = [path / f"fold-{f['fold']}" for f in folds]
-        fold_configs = [_read_config(d / "config.yaml") for d in fold_dirs]
-        frames = []
-        for d in fold_dirs:
-            frame = _read_predictions(d / "predictions.csv")
-            frame.insert(0, "fold", d.name)
-            frames.append(frame)
-        return Run(path=path, name=path.name, kind="cv", config=fold_configs[0], metrics=cv.get("mean") or {},
-                   std=cv.get("std") or {}, folds=folds, n_folds=int(cv.get("n_folds", len(folds))),
-                   complete=bool(cv.get("complete", True)), protocol=str(cv.get("protocol", "")),
-                   predictions=pd.concat(frames, ignore_index=True), fold_configs=fold_configs)
-    if (path / "metrics.json").is_file():
-        metrics = _read_json(path / "metrics.json")
-        config = _read_config(path / "config.yaml")
-        return Run(path=path, name=path.name, kind="train", config=config, metrics=metrics, std=None, folds=[],
-                   n_folds=0, complete=True, protocol=str(config.get("protocol", "")),
-                   predictions=_read_predictions(path / "predictions.csv"), fold_configs=[config])
-    if (path / "config.yaml").is_file():
-        raise BtcError(f"{path}: the run has not finished (no metrics.json); resume it with --resume")
-    if (path / "folds.csv").is_file():
-        raise BtcError(f"{path}: the CV has no finished fold yet (no cv.json)")
-    raise BtcError(f"{path}: not a run folder (no metrics.json) nor a CV folder (no cv.json)")
-
-
-def load_runs(paths: list[Path], plots: bool = True) -> list[Run]:
-    """Load every folder, give each a unique name, its accuracy CI and its plots."""
-    from btc.report.plots import write_run_plots
-
-    runs = [load_run(p) for p in paths]
-    names = [r.name for r in runs]
-    for r in runs:
-        if names.count(r.name) > 1:
-            r.name = str(r.path)
-    for r in runs:
-        r.ci = bootstrap_accuracy_ci(r.correct, n_boot=N_BOOT, seed=0)
-        if plots:
-            try:
-                r.plots = write_run_plots(r.path, overwrite=False)
-            except (OSError, ValueError, KeyError) as e:
-                r.plot_error = f"plots not written ({type(e).__name__}: {e})"
-    return runs
-
-
-# --------------------------------------------------------------------------- cells and tables
-
-
-@dataclass
-class Cell:
-    """One value cell: btc's value next to the published one (display units)."""
-
-    value: float | None = None          # btc
-    std: float | None = None            # over CV folds
-    ci: tuple[float, float] | None = None
-    paper: float | None = None
-    kind: str = "percent"               # percent (2 decimals), loss (5) or number (4: kappa, AUC)
-    status: str = ""                    # why btc's value is absent: "no run", "no class …"
-    compare: bool = True                # a paper table (shows the paper's value and Δ)
-    span: bool = False                  # belongs to the row group (first row of a model), not one row
-
-    @property
-    def diff(self) -> float | None:
-        if self.value is None or self.paper is None:
-            return None
-        return self.value - self.paper
-
-    @property
-    def empty(self) -> bool:
-        return self.value is None and self.paper is None and not self.status
-
-
-@dataclass
-class Row:
-    labels: list[str]
-    cells: list[Cell]
-    run: str = ""                       # the run that filled the row
-
-
-@dataclass
-class Table:
-    key: str
-    title: str
-    source: str
-    label_columns: list[str]
-    columns: list[str]
-    rows: list[Row] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Comparison:
-    a: str
-    b: str
-    result: McNemar | None              # None: not paired
-    reason: str = ""
-
-
-@dataclass
-class Report:
-    title: str
-    paper: str | None
-    runs: list[Run]
-    tables: list[Table]
-    comparisons: list[Comparison]
-    notes: list[str] = field(default_factory=list)
-
-
-def _get(d: dict[str, Any] | None, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
 
 
 def _scale(value: Any, kind: str) -> float | None:
@@ -243,8 +41,8 @@ def run_cell(run: Run | None, keys: tuple[str, ...], paper: float | None, *, kin
     """btc's metric at `keys` in the run's metrics (a CV: mean ± std) next to the paper's value."""
     if run is None:
         return Cell(paper=paper, kind=kind, status=NO_RUN, compare=compare, span=span)
-    value = _scale(_get(run.metrics, *keys), kind)
-    std = _scale(_get(run.std, *keys), kind) if run.std is not None else None
+    value = _scale(metric_value(run.metrics, keys), kind)
+    std = _scale(metric_value(run.std, keys), kind) if run.std is not None else None
     status = ""
     if value is None:
         status = f"no {keys[1]} class" if keys[0] == "per_class" else "not available"
@@ -389,24 +187,23 @@ def tables_003(runs: list[Run]) -> tuple[list[Table], list[Run]]:
                   columns=[P.METRIC_LABELS[c] for c in t4["columns"]])
     if cv is not None:
         used.add(id(cv))
-    fold_metrics = {f["fold"] + 1: f["metrics"] for f in (cv.folds if cv else [])}
-    for k in sorted(set(t4["folds"]) | set(fold_metrics)):
+    fold_runs = {f.fold: f for f in (cv.folds if cv else [])}
+    for k in sorted(set(t4["folds"]) | set(fold_runs)):
         pub = t4["folds"].get(k, {})
-        fold_run = None
-        if k in fold_metrics:
-            fold_run = _fold_view(cv, k - 1, fold_metrics[k])
+        fold_run = fold_runs.get(k)
         cells = [run_cell(fold_run, _macro_keys(c), P.to_percent(pub.get(c), unit), with_ci=c == "accuracy")
                  for c in t4["columns"]]
         if fold_run is None and cv is not None:
             for cell in cells:
                 cell.status = "no fold"
-        table.rows.append(Row([str(k), f"{cv.name}/fold-{k - 1}" if fold_run else ""], cells,
+        table.rows.append(Row([str(k), f"{cv.name}/{fold_run.name}" if fold_run else ""], cells,
                               cv.name if fold_run else ""))
     table.rows.append(Row(["Average", cv.name if cv else ""],
                           [run_cell(cv, _macro_keys(c), P.to_percent(t4["average"][c], unit), with_ci=c == "accuracy")
                            for c in t4["columns"]], cv.name if cv else ""))
-    table.notes.append("Needs a CV folder of resnet34_improved; paper fold k is btc's fold-(k−1). Precision, recall, "
-                       "specificity and F1 are macro averages.")
+    first, last = min(t4["folds"]), max(t4["folds"])
+    table.notes.append(f"Needs a CV folder of resnet34_improved; paper fold k is btc's fold k ({fold_name(first)} … "
+                       f"{fold_name(last)}). Precision, recall, specificity and F1 are macro averages.")
     if len(cvs) > 1:
         table.notes.append(f"Only the first CV of {t4['model']} is shown; also given: "
                            + ", ".join(r.name for r in cvs[1:]))
@@ -434,28 +231,12 @@ def _macro_keys(metric: str) -> tuple[str, ...]:
     return (metric,) if metric in ("accuracy", "kappa", "loss") else ("macro", metric)
 
 
-def _fold_view(cv: Run, fold: int, metrics: dict[str, Any]) -> Run:
-    """One fold of a CV as a Run (its own metrics and test predictions, hence its own CI)."""
-    predictions = cv.predictions[cv.predictions["fold"] == f"fold-{fold}"]
-    view = Run(path=cv.path / f"fold-{fold}", name=f"{cv.name}/fold-{fold}", kind="train", config=cv.config,
-               metrics=metrics, std=None, folds=[], n_folds=0, complete=True, protocol=cv.protocol,
-               predictions=predictions)
-    view.ci = bootstrap_accuracy_ci(view.correct, n_boot=N_BOOT, seed=0)
-    return view
-
-
 # --------------------------------------------------------------------------- paper 004
 
 
 def _last_epoch(run: Run) -> dict[str, float] | None:
     """Training accuracy and loss of the last epoch (a CV: mean over its folds)."""
-    dirs = [run.path] if run.kind == "train" else [run.path / f"fold-{f['fold']}" for f in run.folds]
-    rows = []
-    for d in dirs:
-        if (d / "history.csv").is_file():
-            history = pd.read_csv(d / "history.csv")
-            if len(history):
-                rows.append(history.iloc[-1])
+    rows = [history.iloc[-1] for _, history in run.histories()]
     if not rows:
         return None
     return {"train_accuracy": float(np.mean([r["train_accuracy"] for r in rows])),
@@ -497,7 +278,7 @@ def tables_004(runs: list[Run]) -> tuple[list[Table], list[Run]]:
         if run is not None and run.config.get("lr") not in (None, pub["lr"]):
             table.notes.append(f"{run.name}: lr {run.config['lr']:g}, the paper's is {pub['lr']:g}.")
     table.notes.append("Rows: resnet18_transfer runs by optimiser (recipes paper004: SGD, paper004-nadam). Test loss: mean "
-                       "cross-entropy on the test images; train accuracy / loss: the last epoch's (history.csv), "
+                       f"cross-entropy on the test images; train accuracy / loss: the last epoch's ({HISTORY}), "
                        "as the paper reports them.")
     return [table], left
 
@@ -505,21 +286,23 @@ def tables_004(runs: list[Run]) -> tuple[list[Table], list[Run]]:
 # --------------------------------------------------------------------------- generic
 
 
-GENERIC_COLUMNS = (("Accuracy", ("accuracy",), "percent"), ("Kappa", ("kappa",), "number"),
-                   ("AUC", ("auc",), "number"), ("Precision", ("macro", "precision"), "percent"),
-                   ("Recall", ("macro", "recall"), "percent"), ("Specificity", ("macro", "specificity"), "percent"),
-                   ("F1", ("macro", "f1"), "percent"), ("Loss", ("loss",), "loss"))
+def metric_kind(keys: tuple[str, ...]) -> str:
+    """How a metric is shown: loss (5 decimals), kappa / AUC (4) or a rate in percent (2)."""
+    return {"loss": "loss", "kappa": "number", "auc": "number"}.get(keys[-1], "percent")
+
+
+GENERIC_COLUMNS = tuple((title[0].upper() + title[1:], keys) for keys, title in SUMMARY_METRICS) + (("Loss", ("loss",)),)
 
 
 def generic_table(runs: list[Run]) -> Table:
     table = Table(key="runs", title="Comparison of the given runs", source="", label_columns=["Run", "Model", "Task"],
-                  columns=[c for c, _, _ in GENERIC_COLUMNS])
+                  columns=[c for c, _ in GENERIC_COLUMNS])
     for run in runs:
-        cells = [run_cell(run, keys, None, kind=kind, with_ci=name == "Accuracy", compare=False)
-                 for name, keys, kind in GENERIC_COLUMNS]
+        cells = [run_cell(run, keys, None, kind=metric_kind(keys), with_ci=keys == ("accuracy",), compare=False)
+                 for _, keys in GENERIC_COLUMNS]
         table.rows.append(Row([run.name, run.model, run.task], cells, run.name))
-    table.notes.append("Precision, recall, specificity and F1 are macro averages; a CV folder shows mean ± std over "
-                       "its folds and the CI of its pooled out-of-fold predictions.")
+    table.notes.append("Macro: the plain mean over the classes. A CV folder shows mean ± std over its folds and the "
+                       "CI of its pooled out-of-fold predictions.")
     return table
 
 
@@ -530,96 +313,8 @@ TITLES = {"001": "Paper 001 (ResNeSAt): Tables III and IV",
           "004": "Paper 004 (ResNet18 transfer learning): accuracy and loss per optimiser"}
 
 
-# --------------------------------------------------------------------------- comparisons, provenance
-
-
-def compare_runs(runs: list[Run]) -> list[Comparison]:
-    """McNemar's test for every pair of runs tested on the same images (matched by path)."""
-    out = []
-    for a, b in combinations(runs, 2):
-        pa, pb = a.predictions, b.predictions
-        if len(pa) != len(pb) or set(pa["path"]) != set(pb["path"]) or pa["path"].duplicated().any():
-            out.append(Comparison(a.name, b.name, None, "not paired (different test images)"))
-            continue
-        aligned = pb.set_index("path").loc[pa["path"]]
-        correct_b = (aligned["label"] == aligned["predicted"]).to_numpy()
-        out.append(Comparison(a.name, b.name, mcnemar(a.correct, correct_b)))
-    return out
-
-
-def protocol_text(run: Run) -> str:
-    """The split protocol, saying whether it is the paper's split or the leak-free one."""
-    protocol = run.protocol or "unknown"
-    if "split_dedup" in protocol:
-        return f"leak-free ({protocol})"
-    if "'split'" in protocol:
-        return f"paper's split ({protocol})"
-    return protocol
-
-
-def _distinct(run: Run, key: str) -> str:
-    values = list(dict.fromkeys(str(c.get(key, "")) for c in (run.fold_configs or [run.config])))
-    values = [v for v in values if v]
-    return "; ".join(values) if values else "–"
-
-
-def provenance(run: Run) -> dict[str, str]:
-    """What produced a run: data, split protocol, device, seed, btc version, epochs, image size."""
-    c = run.config
-    low, high = run.ci
-    n = len(run.predictions)
-    folds = ""
-    if run.kind == "cv":
-        folds = f"{len(run.folds)} of {run.n_folds} folds" + ("" if run.complete else " (incomplete)")
-    return {
-        "run": run.name,
-        "folder": str(run.path),
-        "kind": "CV, " + folds if run.kind == "cv" else "train",
-        "model": run.model or "–",
-        "recipe": str(c.get("recipe", "")) or "–",
-        "task": run.task or "–",
-        "data": f"{c.get('dataset', '–')} ({c.get('data', '–')})",
-        "protocol": protocol_text(run),
-        "device": _distinct(run, "device_name"),
-        "seed": _distinct(run, "seed"),
-        "btc version": _distinct(run, "btc_version"),
-        "epochs": _distinct(run, "epochs"),
-        "image size": _distinct(run, "image_size"),
-        "test images": str(n),
-        "accuracy (95 % CI)": ("–" if not n else
-                               f"{run.pooled_accuracy * 100:.2f} [{low * 100:.2f}, {high * 100:.2f}]"
-                               + (" pooled over folds" if run.kind == "cv" else "")),
-    }
-
-
-# --------------------------------------------------------------------------- entry points
-
-
-def build_report(paths: list[Path], paper: str | None = None, plots: bool = True) -> Report:
-    """The report's content (tables, provenance, comparisons) for run / CV folders."""
-    paper = normalize_paper(paper)
-    if not paths:
-        raise BtcError("give at least one run or CV folder")
-    runs = load_runs(paths, plots=plots)
-    notes = []
-    if paper is None:
-        tables, left = [generic_table(runs)], []
-        title = "btc report: comparison of runs"
-    else:
-        tables, left = BUILDERS[paper](runs)
-        title = f"btc report: {TITLES[paper]}"
-        for run in left:
-            notes.append(f"{run.name} ({run.model or '?'}, task {run.task or '?'}, {run.kind}) is in none of paper "
-                         f"{paper}'s tables.")
-    for run in runs:
-        if run.kind == "cv" and not run.complete:
-            notes.append(f"{run.name}: only {len(run.folds)} of {run.n_folds} folds have finished.")
-        if run.plot_error:
-            notes.append(f"{run.name}: {run.plot_error}")
-    return Report(title=title, paper=paper, runs=runs, tables=tables, comparisons=compare_runs(runs), notes=notes)
-
-
 def normalize_paper(paper: str | None) -> str | None:
+    """The paper's key ("1", "01" and "001" are "001"); a `BtcError` for a paper without tables."""
     if paper is None:
         return None
     text = str(paper).strip()
@@ -627,30 +322,3 @@ def normalize_paper(paper: str | None) -> str | None:
     if key not in BUILDERS:
         raise BtcError(f"unknown --paper '{paper}': choose one of {', '.join(BUILDERS)}")
     return key
-
-
-def normalize_format(fmt: str) -> str:
-    key = str(fmt).strip().lower().lstrip(".")
-    key = {"markdown": "md", "latex": "tex", "htm": "html"}.get(key, key)
-    if key not in FORMATS:
-        raise BtcError(f"unknown --format '{fmt}': choose one of {', '.join(FORMATS)}")
-    return key
-
-
-def report_command(runs: list[Path], paper: str | None = None, fmt: str = "md", out: Path | None = None) -> str:
-    """`btc report`: render the report and write it to `out` (atomically) or to stdout."""
-    from btc.io import atomic_write_text
-    from btc.report.render import render
-
-    fmt = normalize_format(fmt)
-    paper = normalize_paper(paper)
-    report = build_report([Path(p) for p in runs], paper, plots=fmt in ("md", "html"))
-    text = render(report, fmt, out=out)
-    if out is not None:
-        atomic_write_text(out, text)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    return text
-
-

@@ -1,0 +1,72 @@
+"""`btc report`'s content: runs → a paper's tables (or the generic comparison), provenance,
+McNemar comparisons of paired runs, and the runs' plots.
+
+Each run or CV folder is read once (`btc/report/runs.py`); a paper's tables come from
+`btc/report/tables.py`, the provenance rows from `btc/report/provenance.py`, and the missing
+plots of every run are drawn into its folder (`btc/report/plots.py`) when the format shows them.
+`btc/report/render.py` turns the `Report` into text; `btc/commands/report.py` prints or writes it.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+from btc.errors import BtcError
+from btc.report.model import Comparison, Report
+from btc.report.plots import missing_plots, present_plots, write_plots
+from btc.report.provenance import provenance
+from btc.report.runs import Run, read_runs
+from btc.report.stats import mcnemar
+from btc.report.tables import BUILDERS, TITLES, generic_table, normalize_paper
+
+
+def compare_runs(runs: list[Run]) -> list[Comparison]:
+    """McNemar's exact test for every pair of runs tested on the same images (matched by path)."""
+    out = []
+    for a, b in combinations(runs, 2):
+        pa, pb = a.predictions.paths, b.predictions.paths
+        if len(pa) != len(pb) or set(pa) != set(pb) or len(set(pa)) != len(pa):
+            out.append(Comparison(a.name, b.name, None, "not paired (different test images)"))
+            continue
+        position = {path: i for i, path in enumerate(pb)}
+        correct_b = b.correct[[position[path] for path in pa]]
+        out.append(Comparison(a.name, b.name, mcnemar(a.correct, correct_b)))
+    return out
+
+
+def _add_plots(run: Run) -> None:
+    """Draw the run's missing plots and record those present (a failure becomes a note)."""
+    try:
+        write_plots(run, missing_plots(run.folder))
+    except (OSError, ValueError, KeyError) as e:
+        run.plot_error = f"plots not written ({type(e).__name__}: {e})"
+    run.plots = present_plots(run.folder)
+
+
+def build_report(paths: list[Path], paper: str | None = None, plots: bool = True) -> Report:
+    """The report of run / CV folders: `paper`'s tables (None: a comparison of the runs)."""
+    paper = normalize_paper(paper)
+    if not paths:
+        raise BtcError("give at least one run or CV folder")
+    runs = read_runs([Path(p) for p in paths])
+    if plots:
+        for run in runs:
+            _add_plots(run)
+    notes = []
+    if paper is None:
+        tables = [generic_table(runs)]
+        title = "btc report: comparison of runs"
+    else:
+        tables, left = BUILDERS[paper](runs)
+        title = f"btc report: {TITLES[paper]}"
+        for run in left:
+            notes.append(f"{run.name} ({run.model or '?'}, task {run.task or '?'}, {run.kind}) is in none of paper "
+                         f"{paper}'s tables.")
+    for run in runs:
+        if not run.complete:
+            notes.append(f"{run.name}: only {len(run.folds)} of {run.n_folds} folds have finished.")
+        if run.plot_error:
+            notes.append(f"{run.name}: {run.plot_error}")
+    return Report(title=title, paper=paper, runs=runs, tables=tables, comparisons=compare_runs(runs),
+                  provenance=[provenance(r) for r in runs], notes=notes)

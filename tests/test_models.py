@@ -1,7 +1,10 @@
-"""Model zoo: every registered model trains on CPU; the papers' structural claims hold.
+"""Model zoo: btc's own models train on CPU; the torchvision baselines have their head and size;
+the papers' structural claims hold; the ResNet skeleton keeps its state-dict layout; `btc models`.
 
 CPU only, 64 px inputs, batch 2; no test touches the network (pretrained weights are looked up in
-an empty cache).
+an empty cache). The torchvision baselines are checked on the meta device (construction, head,
+parameters, MACs against torchvision's published figures) instead of a training step that would
+re-test torchvision; one of them (resnet18) still takes a real step.
 """
 
 from __future__ import annotations
@@ -11,11 +14,22 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+import torchvision.models as tvm
 
 from btc.errors import BtcError
 from btc.models import create_model, get_spec, list_models, load_weights
+from btc.models.baselines import TORCHVISION_BASELINES
 from btc.models.layers import CBAM, SeparableConv2d, SpatialAttention, SplitAttn, SqueezeExcite
-from btc.models.summary import count_params, flops_per_image, models_command, summarize
+from btc.models.resnesat import ResNeSt, ResNeStBottleneck
+from btc.models.resnet34_improved import BasicBlock, InceptionDownsample, ResNet34Improved
+from btc.models.resnet_base import ResNet
+from btc.models.summary import (
+    FLOPS_PER_MAC,
+    count_params,
+    flops_per_image,
+    summarize,
+    summarize_models,
+)
 from tests.conftest import run_cli
 
 torch.set_num_threads(2)
@@ -67,8 +81,12 @@ def test_unknown_model_is_one_line_btc_error():
 # --------------------------------------------------------------------------- training step
 
 
+# btc's own models and wrappers, plus one plain torchvision network as the representative
+TRAINED_HERE = [n for n in list_models() if n not in TORCHVISION_BASELINES] + ["resnet18"]
+
+
 @pytest.mark.parametrize("num_classes", [2, 4])
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", TRAINED_HERE)
 def test_forward_backward(name, num_classes):
     torch.manual_seed(0)
     model = create_model(name, num_classes, input_size=SIZE)
@@ -88,6 +106,37 @@ def test_forward_backward(name, num_classes):
     missing = [n for n, p in trainable if p.grad is None]
     assert not missing, missing
     assert all(torch.isfinite(p.grad).all() for _, p in trainable)
+
+
+# --------------------------------------------------------------------------- torchvision baselines
+
+
+@pytest.mark.parametrize("num_classes", [2, 4])
+@pytest.mark.parametrize("name", list(TORCHVISION_BASELINES))
+def test_torchvision_baseline_head_parameters_and_cam_layer(name, num_classes):
+    baseline = TORCHVISION_BASELINES[name]
+    model = meta_model(name, num_classes)
+    head = model.get_submodule(baseline.head)
+    assert isinstance(head, torch.nn.Linear) and head.out_features == num_classes
+    # torchvision's published count is for its 1000-class head (GoogLeNet: without aux heads)
+    published = baseline.weights.IMAGENET1K_V1.meta["num_params"]
+    total, trainable = count_params(model)
+    assert total == trainable == published - (1000 - num_classes) * (head.in_features + 1)
+    cam = {}
+    model.get_submodule(get_spec(name).cam_layer).register_forward_hook(
+        lambda mod, inputs, output: cam.setdefault("out", output))
+    logits = model(torch.zeros(2, 3, 224, 224, device="meta"))
+    assert logits.shape == (2, num_classes) and cam["out"].ndim == 4
+
+
+@pytest.mark.parametrize("name", list(TORCHVISION_BASELINES))
+def test_macs_match_torchvision_published_gflops(name):
+    # torchvision's "GFLOPS" (`_ops`) are multiply-adds, at each network's evaluation crop
+    weights = TORCHVISION_BASELINES[name].weights.IMAGENET1K_V1
+    size = weights.transforms().crop_size[0]
+    flops = flops_per_image(meta_model(name, 1000), size)
+    assert flops % FLOPS_PER_MAC == 0
+    assert flops / FLOPS_PER_MAC / 1e9 == pytest.approx(weights.meta["_ops"], rel=0.005)
 
 
 # --------------------------------------------------------------------------- transfer models
@@ -310,38 +359,130 @@ def test_dsconv_cbam_follows_paper_002_with_valid_padding():
         small(torch.randn(1, 3, 96, 96))
 
 
+# --------------------------------------------------------------------------- ResNet skeleton
+
+# 4-class heads: the counts of the hand-rolled networks the skeleton replaced (issue 13)
+SKELETON_PARAMS = {
+    "resnesat": 25_444_036, "resnest50": 25_442_436, "resnet34_improved": 17_344_408,
+    "resnet34_a": 17_181_924, "resnet34_b": 21_331_972, "resnet34_c": 21_447_920,
+}
+
+
+def shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    """State-dict keys, in order, with their shapes."""
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", SKELETON_PARAMS)
+def test_skeleton_builds_the_papers_resnets_with_unchanged_parameter_counts(name):
+    model = meta_model(name)
+    assert isinstance(model, ResNet)
+    assert count_params(model)[0] == SKELETON_PARAMS[name]
+    assert [len(getattr(model, f"layer{i}")) for i in range(1, 5)] == [3, 4, 6, 3]
+    block = ResNeStBottleneck if isinstance(model, ResNeSt) else BasicBlock
+    assert all(isinstance(b, block | InceptionDownsample)
+               for i in range(1, 5) for b in getattr(model, f"layer{i}"))
+
+
+def test_skeleton_shortcuts_and_initialisation():
+    resnest = create_model("resnest50", 4)  # avg-down shortcuts, residual branches start at zero
+    assert isinstance(resnest.layer1[0].downsample[0], torch.nn.Identity)
+    assert isinstance(resnest.layer2[0].downsample[0], torch.nn.AvgPool2d)
+    assert all(torch.all(b.bn3.weight == 0) for b in resnest.modules()
+               if isinstance(b, ResNeStBottleneck))
+    resnet = create_model("resnet34_c", 4)  # torchvision: strided 1×1 conv, BN at identity
+    assert resnet.layer2[0].downsample[0].stride == (2, 2)
+    assert resnet.layer1[0].downsample is None
+    assert all(torch.all(b.bn2.weight == 1) for b in resnet.modules() if isinstance(b, BasicBlock))
+
+
+def test_skeleton_without_paper_003_modules_is_torchvision_resnet34():
+    torch.manual_seed(0)
+    ref = tvm.resnet34(num_classes=4).eval()
+    model = ResNet34Improved(4, inception_down=False, multiscale_stem=False, se=False).eval()
+    assert shapes(model) == shapes(ref) and list(shapes(model)) == list(shapes(ref))
+    model.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(x))
+    assert shapes(meta_model("resnet34")) == shapes(ref)  # the registered baseline
+
+
+def test_paper_003_ablations_change_only_their_modules_keys():
+    base = shapes(meta_model("resnet34"))
+    c = shapes(meta_model("resnet34_c"))  # + SE (fc1, fc2, with biases) in all 16 basic blocks
+    se = [k for k in c if ".se." in k]
+    assert len(se) == 16 * 4 and {k: v for k, v in c.items() if k not in se} == base
+    b = shapes(meta_model("resnet34_b"))  # the multi-scale stem instead of conv1 / bn1
+    stem = [k for k in b if k.startswith("stem.")]
+    assert stem and {k: v for k, v in b.items() if k not in stem} == {
+        k: v for k, v in base.items() if not k.startswith(("conv1.", "bn1."))}
+    a = shapes(meta_model("resnet34_a"))  # Inception modules instead of layer{2,3,4}.0
+    first = ("layer2.0.", "layer3.0.", "layer4.0.")
+    assert all(".branch" in k for k in a if k.startswith(first))
+    assert {k: v for k, v in a.items() if not k.startswith(first)} == {
+        k: v for k, v in base.items() if not k.startswith(first)}
+
+
+def test_resnest_keys_are_timm_resnest50d_keys_plus_the_gates():
+    timm = pytest.importorskip("timm", reason="timm not installed (pip install -e '.[dev]')")
+    with torch.device("meta"):
+        ref = timm.create_model("resnest50d", pretrained=False, num_classes=4)
+    plain = shapes(meta_model("resnest50"))
+    assert list(plain.items()) == list(shapes(ref).items())
+    gated = shapes(meta_model("resnesat"))
+    gates = [k for k in gated if ".sa." in k]  # conv, BN (weight, bias, 3 buffers) × 16
+    assert len(gates) == 16 * 6 and {k: v for k, v in gated.items() if k not in gates} == plain
+
+
 # --------------------------------------------------------------------------- summary / CLI
 
 
 def test_summarize_figures():
     row = summarize("resnet34_improved")
-    assert row["params"] == row["trainable_params"] == params("resnet34_improved")
-    assert row["size_mib"] == pytest.approx(row["params"] * 4 / 2**20, abs=1e-3)
-    assert row["size_mb"] == pytest.approx(row["params"] * 4 / 1e6, abs=1e-3)
-    assert row["state_mib"] > row["size_mib"]
-    assert row["input_size"] == 224 and row["paper"] == "003" and row["flops"] > 1e9
+    assert row.params == row.trainable_params == params("resnet34_improved")
+    assert row.size_mib == pytest.approx(row.params * 4 / 2**20, abs=1e-3)
+    assert row.size_mb == pytest.approx(row.params * 4 / 1e6, abs=1e-3)
+    assert row.state_mib > row.size_mib
+    assert row.input_size == 224 and row.paper == "003" and row.macs > 1e9
+    assert row.flops == 2 * row.macs
     frozen = summarize("resnet18_transfer")
-    assert frozen["trainable_params"] == 512 * 4 + 4
+    assert frozen.trainable_params == 512 * 4 + 4
+    assert frozen.macs / 1e9 == pytest.approx(1.81, abs=0.01)  # torchvision: "1.81 GFLOPS"
+
+
+def test_summarize_models_returns_rows_and_prints_nothing(capsys):
+    rows = summarize_models(["mlp", "small_cnn"])
+    assert [r.name for r in rows] == ["mlp", "small_cnn"]
+    assert capsys.readouterr() == ("", "")
+    with pytest.raises(BtcError, match="unknown model 'bogus'"):
+        summarize_models(["mlp", "bogus"])
 
 
 def test_flops_per_image_counts_a_linear_layer():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 10)).train()
-    assert flops_per_image(model, 8) == 2 * 3 * 8 * 8 * 10
+    assert flops_per_image(model, 8) == FLOPS_PER_MAC * 3 * 8 * 8 * 10
     assert model.training
 
 
-def test_models_command_json(capsys):
-    models_command(["resnesat", "resnest50"], as_json=True)
-    rows = json.loads(capsys.readouterr().out)
+def test_models_json_is_the_only_stdout(capsys):
+    code, out, err = run_cli(["models", "--json", "--models", "resnesat,resnest50"], capsys)
+    assert code == 0 and err == ""
+    rows = json.loads(out)  # the whole of stdout is one JSON document
     assert [r["name"] for r in rows] == ["resnesat", "resnest50"]
     for key in ("name", "paper", "params", "size_mib", "state_mib", "trainable_params",
-                "size_mb", "input_size", "flops"):
-        assert key in rows[0]
+                "size_mb", "input_size", "macs", "flops"):
+        assert key in rows[0], key
     assert rows[0]["input_size"] == 256 and rows[0]["paper"] == "001"
-    with pytest.raises(BtcError, match="unknown model"):
-        models_command(["resnesat", "bogus"], as_json=True)
+    assert rows[0]["params"] == SKELETON_PARAMS["resnesat"]
+    assert all(r["flops"] == 2 * r["macs"] > 0 for r in rows)
+    code, out, err = run_cli(["models", "--json", "--models", "resnesat,bogus"], capsys)
+    assert code != 0 and out == "" and "unknown model 'bogus'" in err
 
 
-def test_models_cli_table(capsys):
-    code, out, _ = run_cli(["models", "--models", "mlp,dsconv_cbam"], capsys)
-    assert code == 0 and "dsconv_cbam" in out and "mlp" in out
+def test_models_cli_table_labels_macs_and_flops(capsys):
+    code, out, _ = run_cli(["models", "--models", "mlp,resnet18"], capsys)
+    assert code == 0 and "resnet18" in out and "mlp" in out
+    assert "GMACs" in out and "GFLOPs" in out and "(2×MACs)" in out
+    resnet18 = next(line for line in out.splitlines() if line.startswith("resnet18"))
+    assert resnet18.split()[-2:] == ["1.81", "3.63"]  # GMACs, GFLOPs

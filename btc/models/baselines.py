@@ -24,6 +24,7 @@ network) and replaces the classifier.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torchvision.models as tvm
@@ -131,29 +132,46 @@ def mlp(num_classes: int, pretrained: bool = False) -> nn.Module:
 # --------------------------------------------------------------------------- plain torchvision
 
 
-_PLAIN = {
-    # name: (builder, weights enum, head path, Grad-CAM layer, description)
-    "resnet18": (tvm.resnet18, tvm.ResNet18_Weights, "fc", "layer4",
-                 "torchvision ResNet18, all layers trainable (compare resnet18_transfer)"),
-    "resnet34": (tvm.resnet34, tvm.ResNet34_Weights, "fc", "layer4",
-                 "torchvision ResNet34 (paper 003, Table 2 model 1)"),
-    "resnet50": (tvm.resnet50, tvm.ResNet50_Weights, "fc", "layer4",
-                 "torchvision ResNet50 (paper 003, Table 5)"),
-    "vgg16": (tvm.vgg16, tvm.VGG16_Weights, "classifier.6", "features",
-              "torchvision VGG16 (paper 003, Table 5)"),
-    "resnext101": (tvm.resnext101_32x8d, tvm.ResNeXt101_32X8D_Weights, "fc", "layer4",
-                   "torchvision ResNeXt101 32x8d (paper 003, Table 5)"),
-    "googlenet": (tvm.googlenet, tvm.GoogLeNet_Weights, "fc", "inception5b",
-                  "torchvision GoogLeNet, no auxiliary heads (paper 003, Table 5)"),
-    "efficientnet_v2_s": (tvm.efficientnet_v2_s, tvm.EfficientNet_V2_S_Weights, "classifier.1",
-                          "features", "torchvision EfficientNetV2-S (paper 003, Table 5)"),
-    "densenet121": (tvm.densenet121, tvm.DenseNet121_Weights, "classifier", "features",
-                    "torchvision DenseNet121 (paper 003, Table 5)"),
+class TorchvisionBaseline(NamedTuple):
+    """A plain torchvision network of paper 003's comparisons, with a new `num_classes` head."""
+
+    builder: Callable[..., nn.Module]
+    weights: type[tvm.WeightsEnum]  # its ImageNet weights (meta: parameter count, GFLOPS)
+    head: str  # dotted path of the `nn.Linear` classifier that is replaced
+    cam_layer: str
+    description: str
+
+
+TORCHVISION_BASELINES = {
+    "resnet18": TorchvisionBaseline(
+        tvm.resnet18, tvm.ResNet18_Weights, "fc", "layer4",
+        "torchvision ResNet18, all layers trainable (compare resnet18_transfer)"),
+    "resnet34": TorchvisionBaseline(
+        tvm.resnet34, tvm.ResNet34_Weights, "fc", "layer4",
+        "torchvision ResNet34 (paper 003, Table 2 model 1)"),
+    "resnet50": TorchvisionBaseline(
+        tvm.resnet50, tvm.ResNet50_Weights, "fc", "layer4",
+        "torchvision ResNet50 (paper 003, Table 5)"),
+    "vgg16": TorchvisionBaseline(
+        tvm.vgg16, tvm.VGG16_Weights, "classifier.6", "features",
+        "torchvision VGG16 (paper 003, Table 5)"),
+    "resnext101": TorchvisionBaseline(
+        tvm.resnext101_32x8d, tvm.ResNeXt101_32X8D_Weights, "fc", "layer4",
+        "torchvision ResNeXt101 32x8d (paper 003, Table 5)"),
+    "googlenet": TorchvisionBaseline(
+        tvm.googlenet, tvm.GoogLeNet_Weights, "fc", "inception5b",
+        "torchvision GoogLeNet, no auxiliary heads (paper 003, Table 5)"),
+    "efficientnet_v2_s": TorchvisionBaseline(
+        tvm.efficientnet_v2_s, tvm.EfficientNet_V2_S_Weights, "classifier.1", "features",
+        "torchvision EfficientNetV2-S (paper 003, Table 5)"),
+    "densenet121": TorchvisionBaseline(
+        tvm.densenet121, tvm.DenseNet121_Weights, "classifier", "features",
+        "torchvision DenseNet121 (paper 003, Table 5)"),
 }
 
 
 def _make_plain(name: str) -> Callable[..., nn.Module]:
-    builder, weights, head, _, description = _PLAIN[name]
+    builder, weights, head, _, description = TORCHVISION_BASELINES[name]
 
     def build(num_classes: int, pretrained: bool = False) -> nn.Module:
         extra = {}
@@ -166,6 +184,7 @@ def _make_plain(name: str) -> Callable[..., nn.Module]:
     return build
 
 
-for _name, (_builder, _weights, _head, _cam, _description) in _PLAIN.items():
-    register_model(_name, paper="", input_size=224, recipe="paper003", cam_layer=_cam,
-                   description=_description)(_make_plain(_name))
+for _name, _baseline in TORCHVISION_BASELINES.items():
+    register_model(_name, paper="", input_size=224, recipe="paper003",
+                   cam_layer=_baseline.cam_layer, description=_baseline.description)(
+        _make_plain(_name))

@@ -20,9 +20,11 @@ split-attention conv) so that ImageNet weights load. Both variants have identica
 `avd_first=True` gives Table II's order. Table II's ", ReLU, SA" order is read with the ReLU
 belonging to the residual add, as drawn in Fig. 4.
 
-`resnest50` is the same network without the gates. Module names follow timm's `resnest50d`
-(`conv1.{0,1,3,4,6}`, `bn1`, `layerN.M.{conv1,bn1,conv2.{conv,bn0,fc1,bn1,fc2},conv3,bn3,
-downsample.{1,2}}`, `fc`): a timm state dict loads into `resnest50` with no missing key, and into
+The stem, the stage loop, the avg-down shortcut and the initialisation are the ResNet skeleton
+of `resnet_base.py` (`deep_stem`, `avg_down_shortcut`, `zero_init_last`); this module adds the
+bottleneck. `resnest50` is the same network without the gates. Module names follow timm's
+`resnest50d` (`conv1.{0,1,3,4,6}`, `bn1`, `layerN.M.{conv1,bn1,conv2.{conv,bn0,fc1,bn1,fc2},conv3,
+bn3,downsample.{1,2}}`, `fc`): a timm state dict loads into `resnest50` with no missing key, and into
 `resnesat` with only the gates' keys (`layerN.M.sa.*`) missing.
 
 Size (paper 001 §IV: ResNeSt 97.45 MB, ResNeSAt 97.46 MB). The gates add 16 × (2·7·7 + 2) =
@@ -40,6 +42,7 @@ from torch import nn
 from btc.models.layers import SpatialAttention, SplitAttn
 from btc.models.pretrained import load_matching, timm_state_dict
 from btc.models.registry import register_model
+from btc.models.resnet_base import ResNet, avg_down_shortcut, deep_stem
 
 TIMM_HF_ID = "timm/resnest50d.in1k"
 
@@ -85,62 +88,17 @@ class ResNeStBottleneck(nn.Module):
         return self.act3(out + shortcut)
 
 
-def _avg_down(in_chs: int, out_chs: int, stride: int) -> nn.Sequential:
-    pool = (nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1
-            else nn.Identity())
-    return nn.Sequential(pool, nn.Conv2d(in_chs, out_chs, 1, bias=False), nn.BatchNorm2d(out_chs))
-
-
-class ResNeSt(nn.Module):
-    """ResNeSt with deep stem and avg-down shortcuts (timm `resnest50d` layout)."""
+class ResNeSt(ResNet):
+    """ResNeSt with deep stem and avg-down shortcuts (timm `resnest50d` layout), on the shared
+    ResNet skeleton (`resnet_base.py`); the last BN of every bottleneck starts at zero, as in timm."""
 
     def __init__(self, layers: tuple[int, ...] = (3, 4, 6, 3), num_classes: int = 1000,
                  in_chans: int = 3, stem_width: int = 32, radix: int = 2, cardinality: int = 1,
                  avd_first: bool = False, spatial_gate: bool = False, sa_kernel: int = 7) -> None:
-        super().__init__()
-        self.conv1 = nn.Sequential(
-            nn.Conv2d(in_chans, stem_width, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True),
-            nn.Conv2d(stem_width, stem_width, 3, padding=1, bias=False),
-            nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True),
-            nn.Conv2d(stem_width, stem_width * 2, 3, padding=1, bias=False),
-        )
-        self.bn1 = nn.BatchNorm2d(stem_width * 2)
-        self.act1 = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        inplanes = stem_width * 2
-        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
-            stride = 1 if i == 0 else 2
-            blocks = []
-            for j in range(depth):
-                s = stride if j == 0 else 1
-                down = None
-                if j == 0 and (s != 1 or inplanes != planes * 4):
-                    down = _avg_down(inplanes, planes * 4, s)
-                blocks.append(ResNeStBottleneck(inplanes, planes, s, down, radix=radix,
-                                                cardinality=cardinality, avd_first=avd_first,
-                                                spatial_gate=spatial_gate, sa_kernel=sa_kernel))
-                inplanes = planes * 4
-            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(inplanes, num_classes)
-        self.num_features = inplanes
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        for m in self.modules():
-            if isinstance(m, ResNeStBottleneck):
-                m.zero_init_last()
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.global_pool(self.forward_features(x)), 1))
+        super().__init__(ResNeStBottleneck, layers, deep_stem(in_chans, stem_width),
+                         num_classes=num_classes, shortcut=avg_down_shortcut, zero_init_last=True,
+                         radix=radix, cardinality=cardinality, avd_first=avd_first,
+                         spatial_gate=spatial_gate, sa_kernel=sa_kernel)
 
 
 def _build(num_classes: int, pretrained: bool, spatial_gate: bool) -> ResNeSt:

@@ -18,6 +18,8 @@ models 2, 3, 4. Every conv box is conv → BN → ReLU (BN-Inception, i.e. Incep
 Module names follow torchvision's ResNet (`conv1`, `bn1`, `layerN.M.conv1`, …, `fc`), so
 `pretrained=True` loads torchvision's ImageNet ResNet34 into every tensor whose name and shape
 match (the new modules start from their initialisation).
+The stages, shortcuts and initialisation are the ResNet skeleton of `resnet_base.py`; module
+A is its downsampling block (`down_block`), B its stem, C an option of the basic block.
 
 **Reading of Fig. 4 chosen to reproduce the paper's parameter count.** The text says the module
 has four branches whose outputs have the same width and concatenate to twice the input width
@@ -49,6 +51,7 @@ from torchvision.models import ResNet34_Weights
 from btc.models.layers import ConvBnAct, SqueezeExcite
 from btc.models.pretrained import load_matching, torchvision_weights
 from btc.models.registry import register_model
+from btc.models.resnet_base import ResNet, Stem, plain_stem
 
 PAPER_INPUT_SIZE = 224
 
@@ -57,8 +60,11 @@ class InceptionDownsample(nn.Module):
     """Inception-v2 downsampling module (paper 003 Fig. 4): C×H×W → 2C×H/2×W/2, four branches of
     C/2 channels each, concatenated. See the module docstring for the reading of the figure."""
 
-    def __init__(self, in_chs: int, figure_literal: bool = False) -> None:
+    def __init__(self, in_chs: int, out_chs: int | None = None, figure_literal: bool = False) -> None:
         super().__init__()
+        if out_chs not in (None, 2 * in_chs):
+            raise ValueError(f"the Inception downsampling module doubles the width: {in_chs} → "
+                             f"{2 * in_chs}, not {out_chs}")
         half, quarter = in_chs // 2, in_chs // 4
         reduce3 = half if figure_literal else quarter
         self.branch1 = ConvBnAct(in_chs, half, 3, stride=2)
@@ -94,9 +100,13 @@ class MultiScaleStem(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """ResNet basic block (two 3×3 convs), with an optional SE gate before the add."""
+    """ResNet basic block (two 3×3 convs), with an optional SE gate before the add (module C);
+    torchvision's module names, its shortcut (`downsample`) given by `make_layer`."""
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, se: bool = False,
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None, se: bool = False,
                  se_reduction: int = 16) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, padding=1, bias=False)
@@ -105,10 +115,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.se = SqueezeExcite(planes, se_reduction) if se else None
-        self.downsample = None
-        if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False),
-                                            nn.BatchNorm2d(planes))
+        self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -118,49 +125,26 @@ class BasicBlock(nn.Module):
         return self.relu(out + shortcut)
 
 
-class ResNet34Improved(nn.Module):
+class ResNet34Improved(ResNet):
     """ResNet34 with any of the modules A (Inception-v2 downsampling), B (multi-scale input) and
-    C (SE in every residual block); with none it is torchvision's ResNet34."""
+    C (SE in every residual block), on the shared ResNet skeleton (`resnet_base.py`): A is its
+    downsampling block, B its stem, C a block option. With none it is torchvision's ResNet34."""
 
     def __init__(self, num_classes: int = 4, in_chans: int = 3, inception_down: bool = True,
                  multiscale_stem: bool = True, se: bool = True,
                  layers: tuple[int, ...] = (3, 4, 6, 3),
                  figure_literal: bool = False) -> None:
-        super().__init__()
         if multiscale_stem:
-            self.stem = MultiScaleStem(in_chans)
+            multiscale = MultiScaleStem(in_chans)
+            stem = Stem({"stem": multiscale}, multiscale.out_chs)
         else:
-            self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
-            self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        inplanes = 64
-        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
-            blocks: list[nn.Module] = []
-            for j in range(depth):
-                if j == 0 and i > 0 and inception_down:
-                    blocks.append(InceptionDownsample(inplanes, figure_literal=figure_literal))
-                else:
-                    stride = 2 if j == 0 and i > 0 else 1
-                    blocks.append(BasicBlock(inplanes, planes, stride, se=se))
-                inplanes = planes
-            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+            stem = plain_stem(in_chans)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x) if hasattr(self, "stem") else self.relu(self.bn1(self.conv1(x)))
-        x = self.maxpool(x)
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        def inception(in_chs: int, out_chs: int) -> InceptionDownsample:
+            return InceptionDownsample(in_chs, out_chs, figure_literal=figure_literal)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.avgpool(self.forward_features(x)), 1))
+        super().__init__(BasicBlock, layers, stem, num_classes=num_classes,
+                         down_block=inception if inception_down else None, se=se)
 
 
 def _build(num_classes: int, pretrained: bool, a: bool, b: bool, c: bool) -> ResNet34Improved:

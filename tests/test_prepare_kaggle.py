@@ -435,6 +435,10 @@ def test_library_prints_nothing_and_summary_lists_skips(messy_tree, tmp_path, ca
     assert summary.flagged == [("Testing/notumor/black.png", "no contour above threshold 45; kept uncropped")]
     assert summary.images == 7 and summary.classes == ["glioma", "meningioma", "notumor", "pituitary"]
     assert summary.out == (tmp_path / "q").absolute() and summary.seconds > 0
+    as_json = summary.to_dict()
+    assert as_json["images"] == 7 and as_json["out"] == str((tmp_path / "q").absolute())
+    assert {"path": "Training/glioma/zero.jpg", "reason": "empty file"} in as_json["skipped"]
+    assert summary.audit["images"] == 7 and summary.audit_headline.startswith("7 images; ")
 
 
 def test_quiet_cli_prints_only_the_result_line(messy_tree, tmp_path, capfd):

@@ -26,6 +26,9 @@ of its 64 bits, so distances are even: 4 means "two bits moved". Measured with b
   leaves 2 mixed groups but misses copies whose contrast was changed (found at 4).
 4 is the largest threshold without chaining, and leakage wants recall: a false group only moves a
 few extra images to one side of the leak-free split.
+
+The result is an `AuditReport` (`to_dict()` is what `btc audit --json` prints, `summary()` what
+dataset.yaml keeps); `btc/commands/audit.py` shows it, this module never prints.
 """
 
 from __future__ import annotations

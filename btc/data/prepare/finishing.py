@@ -9,6 +9,7 @@ that were skipped or flagged. The run's result is a `PrepareSummary`; the comman
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ class NoUsableImages(BtcError):
         self.skipped = skipped
 
 
-def note_inputs(progress: Progress, skipped: list[Skipped], flagged: list[Skipped] = ()) -> None:
+def note_inputs(progress: Progress, skipped: Iterable[Skipped], flagged: Iterable[Skipped] = ()) -> None:
     """One note per unusable input (`skipped <path>: <reason>`) and per flagged image."""
     for s in skipped:
         progress.note(f"skipped {s.path}: {s.reason}", style="yellow")
@@ -83,7 +84,7 @@ def note_inputs(progress: Progress, skipped: list[Skipped], flagged: list[Skippe
 
 def finish(stage: Stage, rows: list[dict[str, Any]], keys: list[str], *, src: Path, command: str,
            params: dict[str, Any], classes: list[str], tasks: dict[str, Any],
-           skipped: list[Skipped], flagged: list[Skipped] = (), extra: dict[str, Any] | None = None,
+           skipped: Iterable[Skipped], flagged: Iterable[Skipped] = (), extra: dict[str, Any] | None = None,
            dedup: bool = False, progress: Progress = SILENT, started: float | None = None) -> PrepareSummary:
     """Manifest, audit, dataset.yaml and swap of a finished prepare.
 

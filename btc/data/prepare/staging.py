@@ -21,7 +21,13 @@ from typing import Any
 
 import pandas as pd
 
-from btc.data.manifest import DATASET_YAML, MANIFEST, file_columns, write_dataset_yaml, write_manifest
+from btc.data.manifest import (
+    DATASET_YAML,
+    MANIFEST,
+    file_columns,
+    write_dataset_yaml,
+    write_manifest,
+)
 from btc.errors import BtcError
 from btc.io import atomic_write_text
 

@@ -5,7 +5,8 @@ through): seeded predictions over a small fixed set of test images, `metrics.jso
 them with btc's own `compute_metrics` (a CV: `cv.json` with `aggregate`'s mean and std), a
 `history.csv` and a `config.yaml` naming the model the report maps to a paper's row. Expected
 btc values always come from these folders' own files, published values from
-`btc/report/papers.py`. One test at the end builds a btc 0.1 CV folder (fold-0/…) by hand.
+`btc/report/papers.py`. Near the end, one test builds a btc 0.1 CV folder (fold-0/…) by hand and
+one reports a run folder that `btc train` wrote.
 """
 
 from __future__ import annotations
@@ -632,3 +633,23 @@ def test_report_modules_import_no_cycle():
 
     for node in sorted(graph):
         visit(node, ())
+
+
+# --------------------------------------------------------------------------- a folder the engine wrote
+
+
+def test_report_of_a_run_btc_train_wrote(phantom_dir, tmp_path, capsys):
+    """The contract end to end: what `btc train` writes is what the report reads."""
+    out = tmp_path / "mlp"
+    code, _, err = run_cli(["train", "--data", phantom_dir, "--model", "mlp", "--out", out, "--epochs", "1",
+                            "--image-size", "64", "--batch-size", "16", "--no-pretrained", "--device", "cpu",
+                            "-q"], capsys)
+    assert code == 0, err
+    assert missing_plots(RunFolder(out)) == []  # the train command drew them
+    frame = pd.read_csv(io.StringIO(report(capsys, out, "--format", "csv")), keep_default_na=False)
+    cells = frame[frame["table"] == "runs"].set_index("column")["btc"]
+    m = metrics(out)
+    assert float(cells["Accuracy"]) == pytest.approx(m["accuracy"] * 100, abs=1e-5)
+    assert float(cells["Macro F1"]) == pytest.approx(m["macro"]["f1"] * 100, abs=1e-5)
+    provenance = frame[frame["table"] == "provenance"].set_index("column")["btc"]
+    assert provenance["test images"] == str(m["n"]) and provenance["model"] == "mlp"

@@ -17,8 +17,10 @@ the MLP.
   heads), `efficientnet_v2_s`, `densenet121`: torchvision builds with a `num_classes` head, the
   networks paper 003 compares in Tables 2 and 5 (`resnet34` is Table 2's model 1).
 
-`pretrained=True` loads torchvision's ImageNet weights from the local torch hub cache (never the
-network) and replaces the classifier.
+Each but the MLP names its torchvision ImageNet weights as its registry `pretrained` source
+(`torchvision:<Enum>.IMAGENET1K_V1`), which `btc.models.weights` loads into the built network:
+every tensor but the new head. `pretrained` changes only GoogLeNet's build (the input transform
+its ImageNet weights, ported from TensorFlow, expect).
 """
 
 from __future__ import annotations
@@ -31,21 +33,7 @@ import torchvision.models as tvm
 from torch import nn
 
 from btc.errors import BtcError
-from btc.models.pretrained import torchvision_weights
 from btc.models.registry import register_model
-
-
-def _torchvision(builder: Callable[..., nn.Module], weights: type[tvm.WeightsEnum],
-                 num_classes: int, pretrained: bool, head: str, **kwargs) -> nn.Module:
-    """A torchvision model with a `num_classes` head at dotted path `head` (a `nn.Linear`)."""
-    if not pretrained:
-        return builder(weights=None, num_classes=num_classes, **kwargs)
-    model = builder(weights=torchvision_weights(weights), **kwargs)
-    old = model.get_submodule(head)
-    parent, _, leaf = head.rpartition(".")
-    (model.get_submodule(parent) if parent else model).add_module(
-        leaf, nn.Linear(old.in_features, num_classes))
-    return model
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -59,10 +47,10 @@ def freeze(module: nn.Module) -> nn.Module:
 
 
 @register_model("resnet18_transfer", paper="004", input_size=224, recipe="paper004",
-                cam_layer="layer4")
+                cam_layer="layer4", pretrained="torchvision:ResNet18_Weights.IMAGENET1K_V1")
 def resnet18_transfer(num_classes: int, pretrained: bool = False) -> nn.Module:
     """ResNet18, all layers frozen but a new final layer (paper 004): use with pretrained weights."""
-    model = tvm.resnet18(weights=torchvision_weights(tvm.ResNet18_Weights) if pretrained else None)
+    model = tvm.resnet18(weights=None)
     freeze(model)
     model.fc = nn.Linear(model.fc.in_features, num_classes)
     return model
@@ -74,10 +62,9 @@ def resnet18_transfer(num_classes: int, pretrained: bool = False) -> nn.Module:
 class MobileNetV2Transfer(nn.Module):
     """Frozen MobileNetV2 features → GAP → dense `hidden` → ReLU → dense classes (paper 002 §3.3)."""
 
-    def __init__(self, num_classes: int, pretrained: bool = False, hidden: int = 128) -> None:
+    def __init__(self, num_classes: int, hidden: int = 128) -> None:
         super().__init__()
-        weights = torchvision_weights(tvm.MobileNet_V2_Weights) if pretrained else None
-        self.features = freeze(tvm.mobilenet_v2(weights=weights).features)
+        self.features = freeze(tvm.mobilenet_v2(weights=None).features)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Linear(1280, hidden)
         self.act = nn.ReLU(inplace=True)
@@ -94,10 +81,10 @@ class MobileNetV2Transfer(nn.Module):
 
 
 @register_model("mobilenet_v2", paper="002", input_size=224, recipe="paper002",
-                cam_layer="features")
+                cam_layer="features", pretrained="torchvision:MobileNet_V2_Weights.IMAGENET1K_V1")
 def mobilenet_v2(num_classes: int, pretrained: bool = False) -> nn.Module:
     """Frozen MobileNetV2 + GAP + dense 128 + output (paper 002 §3.3): use with pretrained weights."""
-    return MobileNetV2Transfer(num_classes, pretrained)
+    return MobileNetV2Transfer(num_classes)
 
 
 class MLP(nn.Module):
@@ -171,13 +158,14 @@ TORCHVISION_BASELINES = {
 
 
 def _make_plain(name: str) -> Callable[..., nn.Module]:
-    builder, weights, head, _, description = TORCHVISION_BASELINES[name]
+    builder, _, head, _, description = TORCHVISION_BASELINES[name]
 
     def build(num_classes: int, pretrained: bool = False) -> nn.Module:
         extra = {}
-        if name == "googlenet" and not pretrained:
-            extra = {"aux_logits": False, "init_weights": True}
-        return _torchvision(builder, weights, num_classes, pretrained, head, **extra)
+        if name == "googlenet":  # its ImageNet weights expect torchvision's input transform
+            extra = {"aux_logits": False, "init_weights": not pretrained,
+                     "transform_input": pretrained}
+        return builder(weights=None, num_classes=num_classes, **extra)
 
     build.__name__ = name
     build.__doc__ = f"{description}, with a new `{head}` head."
@@ -186,5 +174,6 @@ def _make_plain(name: str) -> Callable[..., nn.Module]:
 
 for _name, _baseline in TORCHVISION_BASELINES.items():
     register_model(_name, paper="", input_size=224, recipe="paper003",
-                   cam_layer=_baseline.cam_layer, description=_baseline.description)(
+                   cam_layer=_baseline.cam_layer, description=_baseline.description,
+                   pretrained=f"torchvision:{_baseline.weights.__name__}.IMAGENET1K_V1")(
         _make_plain(_name))

@@ -40,11 +40,10 @@ import torch
 from torch import nn
 
 from btc.models.layers import SpatialAttention, SplitAttn
-from btc.models.pretrained import load_matching, timm_state_dict
 from btc.models.registry import register_model
 from btc.models.resnet_base import ResNet, avg_down_shortcut, deep_stem
 
-TIMM_HF_ID = "timm/resnest50d.in1k"
+IMAGENET = "timm:resnest50d.in1k"  # paper 001 starts from these weights (btc.models.weights)
 
 
 class ResNeStBottleneck(nn.Module):
@@ -101,20 +100,19 @@ class ResNeSt(ResNet):
                          spatial_gate=spatial_gate, sa_kernel=sa_kernel)
 
 
-def _build(num_classes: int, pretrained: bool, spatial_gate: bool) -> ResNeSt:
-    model = ResNeSt(num_classes=num_classes, spatial_gate=spatial_gate)
-    if pretrained:
-        load_matching(model, timm_state_dict(TIMM_HF_ID))
-    return model
+def _build(num_classes: int, spatial_gate: bool) -> ResNeSt:
+    return ResNeSt(num_classes=num_classes, spatial_gate=spatial_gate)
 
 
-@register_model("resnesat", paper="001", input_size=256, recipe="paper001", cam_layer="layer4")
+@register_model("resnesat", paper="001", input_size=256, recipe="paper001", cam_layer="layer4",
+                pretrained=IMAGENET)
 def resnesat(num_classes: int, pretrained: bool = False) -> nn.Module:
     """ResNeSt-50 + CBAM spatial attention in every bottleneck (paper 001, Table II, Fig. 4)."""
-    return _build(num_classes, pretrained, spatial_gate=True)
+    return _build(num_classes, spatial_gate=True)
 
 
-@register_model("resnest50", paper="001", input_size=256, recipe="paper001", cam_layer="layer4")
+@register_model("resnest50", paper="001", input_size=256, recipe="paper001", cam_layer="layer4",
+                pretrained=IMAGENET)
 def resnest50(num_classes: int, pretrained: bool = False) -> nn.Module:
     """ResNeSt-50 (deep stem, avg-down, radix 2): paper 001's baseline, timm `resnest50d` layout."""
-    return _build(num_classes, pretrained, spatial_gate=False)
+    return _build(num_classes, spatial_gate=False)

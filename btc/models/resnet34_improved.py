@@ -16,8 +16,9 @@ Network"), §2.2–2.5, Figs. 2, 4, 5 and Table 2. Three modules are added to Re
 `resnet34_improved` has A+B+C (Table 2, model 5); `resnet34_a`, `resnet34_b`, `resnet34_c` are
 models 2, 3, 4. Every conv box is conv → BN → ReLU (BN-Inception, i.e. Inception v2, style).
 Module names follow torchvision's ResNet (`conv1`, `bn1`, `layerN.M.conv1`, …, `fc`), so
-`pretrained=True` loads torchvision's ImageNet ResNet34 into every tensor whose name and shape
-match (the new modules start from their initialisation).
+torchvision's ImageNet ResNet34 (the registry's `pretrained` source,
+`torchvision:ResNet34_Weights.IMAGENET1K_V1`) loads through `btc.models.weights` into every tensor
+whose name and shape match (the new modules start from their initialisation).
 The stages, shortcuts and initialisation are the ResNet skeleton of `resnet_base.py`; module
 A is its downsampling block (`down_block`), B its stem, C an option of the basic block.
 
@@ -46,10 +47,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import ResNet34_Weights
 
 from btc.models.layers import ConvBnAct, SqueezeExcite
-from btc.models.pretrained import load_matching, torchvision_weights
 from btc.models.registry import register_model
 from btc.models.resnet_base import ResNet, Stem, plain_stem
 
@@ -147,36 +146,33 @@ class ResNet34Improved(ResNet):
                          down_block=inception if inception_down else None, se=se)
 
 
-def _build(num_classes: int, pretrained: bool, a: bool, b: bool, c: bool) -> ResNet34Improved:
-    model = ResNet34Improved(num_classes, inception_down=a, multiscale_stem=b, se=c)
-    if pretrained:
-        weights = torchvision_weights(ResNet34_Weights)
-        load_matching(model, weights.get_state_dict(progress=False))
-    return model
+def _build(num_classes: int, a: bool, b: bool, c: bool) -> ResNet34Improved:
+    return ResNet34Improved(num_classes, inception_down=a, multiscale_stem=b, se=c)
 
 
-_SPEC = dict(paper="003", input_size=PAPER_INPUT_SIZE, recipe="paper003", cam_layer="layer4")
+_SPEC = dict(paper="003", input_size=PAPER_INPUT_SIZE, recipe="paper003", cam_layer="layer4",
+             pretrained="torchvision:ResNet34_Weights.IMAGENET1K_V1")
 
 
 @register_model("resnet34_improved", **_SPEC)
 def resnet34_improved(num_classes: int, pretrained: bool = False) -> nn.Module:
     """ResNet34 + Inception-v2 downsampling + multi-scale input + SE (paper 003, Fig. 2, Table 2 model 5)."""
-    return _build(num_classes, pretrained, True, True, True)
+    return _build(num_classes, True, True, True)
 
 
 @register_model("resnet34_a", **_SPEC)
 def resnet34_a(num_classes: int, pretrained: bool = False) -> nn.Module:
     """ResNet34 + Inception-v2 downsampling module only (paper 003, Table 2 model 2)."""
-    return _build(num_classes, pretrained, True, False, False)
+    return _build(num_classes, True, False, False)
 
 
 @register_model("resnet34_b", **_SPEC)
 def resnet34_b(num_classes: int, pretrained: bool = False) -> nn.Module:
     """ResNet34 + multi-scale input module only (paper 003, Table 2 model 3)."""
-    return _build(num_classes, pretrained, False, True, False)
+    return _build(num_classes, False, True, False)
 
 
 @register_model("resnet34_c", **_SPEC)
 def resnet34_c(num_classes: int, pretrained: bool = False) -> nn.Module:
     """ResNet34 + SE block in every residual block only (paper 003, Table 2 model 4)."""
-    return _build(num_classes, pretrained, False, False, True)
+    return _build(num_classes, False, False, True)

@@ -19,7 +19,16 @@ Advance = Callable[..., None]
 
 
 class Progress:
-    """Silent progress: every method accepts the call and shows nothing."""
+    """Silent progress: every method accepts the call and shows nothing.
+
+    A context manager, so callers can write `with progress:` whichever progress they hold.
+    """
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
     def add(self, description: str, total: float | None = None, *, transient: bool = False) -> int:
         """Start a bar; returns its handle for `update` / `remove`."""

@@ -50,7 +50,7 @@ def test_export_parity(tmp_path, capsys, model, opset, exporter):
     assert json.loads(meta["classes"]) == CLASSES and meta["image_size"] == "64"
     assert meta["normalize"] == resolve_config(model).normalize and "preprocessed" in meta["input"]
     # dynamic batch: other batch sizes than the export example, same probabilities as PyTorch
-    from btc.predict import load_checkpoint
+    from btc.engine.checkpoint import load_checkpoint
 
     net = load_checkpoint(checkpoint).model
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -69,7 +69,7 @@ def test_export_bad_checkpoint(tmp_path, capsys):
     bad = tmp_path / "checkpoint-best.pt"
     bad.write_bytes(b"garbage")
     code, _, err = run_cli(["export", bad, "--onnx", tmp_path / "m.onnx"], capsys)
-    assert code == 1 and "cannot read checkpoint" in err
+    assert code == 1 and "not a readable checkpoint" in err
     code, _, err = run_cli(["export", tmp_path / "missing.pt", "--onnx", tmp_path / "m.onnx"], capsys)
     assert code == 1 and "checkpoint not found" in err
     assert not (tmp_path / "m.onnx").exists()

@@ -17,20 +17,20 @@ ARGS = ["--model", "small_cnn", "--image-size", "64", "--batch-size", "16", "--e
 def test_parallel_folds_equal_sequential_folds(phantom_dir, tmp_path, capsys):
     code, _, err = run_cli(["cv", "--data", phantom_dir, *ARGS, "--out", tmp_path / "seq"], capsys)
     assert code == 0, err
-    # fold 1 done beforehand: the parallel run must leave it alone and run folds 0 and 2
-    code, _, err = run_cli(["cv", "--data", phantom_dir, *ARGS, "--fold", "1", "--out", tmp_path / "par"], capsys)
+    # fold 2 done beforehand: the parallel run must leave it alone and run folds 1 and 3
+    code, _, err = run_cli(["cv", "--data", phantom_dir, *ARGS, "--fold", "2", "--out", tmp_path / "par"], capsys)
     assert code == 0, err
-    before = (tmp_path / "par" / "fold-1" / "metrics.json").stat().st_mtime_ns
+    before = (tmp_path / "par" / "fold-2" / "metrics.json").stat().st_mtime_ns
     code, _, err = run_cli(["cv", "--data", phantom_dir, *ARGS, "--parallel-folds", "2", "--out", tmp_path / "par"],
                            capsys)
     assert code == 0, err
-    assert (tmp_path / "par" / "fold-1" / "metrics.json").stat().st_mtime_ns == before
+    assert (tmp_path / "par" / "fold-2" / "metrics.json").stat().st_mtime_ns == before
     seq, par = (json.loads((tmp_path / run / "cv.json").read_text()) for run in ("seq", "par"))
-    assert par["complete"] and [f["fold"] for f in par["folds"]] == [0, 1, 2]
+    assert par["complete"] and [f["fold"] for f in par["folds"]] == [1, 2, 3]
     for a, b in zip(seq["folds"], par["folds"], strict=True):
         assert a["metrics"]["confusion_matrix"] == b["metrics"]["confusion_matrix"]
         assert a["metrics"]["auc"] == pytest.approx(b["metrics"]["auc"], abs=1e-4)
-    for k in range(3):
+    for k in range(1, 4):
         pa, pb = (pd.read_csv(tmp_path / run / f"fold-{k}" / "predictions.csv") for run in ("seq", "par"))
         probs = [c for c in pa.columns if c.startswith("prob_")]
         # the workers use 1 thread, this process 2: equal up to float summation order
@@ -38,7 +38,7 @@ def test_parallel_folds_equal_sequential_folds(phantom_dir, tmp_path, capsys):
 
 
 def test_parallel_folds_with_a_finished_cv_of_another_config_is_refused(phantom_dir, tmp_path, capsys):
-    code, _, err = run_cli(["cv", "--data", phantom_dir, *ARGS, "--fold", "0", "--out", tmp_path / "cv"], capsys)
+    code, _, err = run_cli(["cv", "--data", phantom_dir, *ARGS, "--fold", "1", "--out", tmp_path / "cv"], capsys)
     assert code == 0, err
     code, _, err = run_cli(["cv", "--data", phantom_dir, *ARGS, "--lr", "0.5", "--parallel-folds", "2",
                             "--out", tmp_path / "cv"], capsys)

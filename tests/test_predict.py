@@ -115,7 +115,7 @@ def test_predict_bad_checkpoint(tmp_path, capsys):
     bad = tmp_path / "checkpoint-best.pt"
     bad.write_bytes(b"not a checkpoint")
     code, _, err = run_cli(["predict", bad, tmp_path], capsys)
-    assert code == 1 and "cannot read checkpoint" in err
+    assert code == 1 and "not a readable checkpoint" in err and "\n" not in err.strip()
     code, _, err = run_cli(["predict", tmp_path / "none.pt", tmp_path], capsys)
     assert code == 1 and "checkpoint not found" in err
 
@@ -137,7 +137,7 @@ class Tiny(nn.Module):
 
 
 def test_grad_cam_hand_computed():
-    from btc.cam import grad_cam
+    from btc.models.cam import grad_cam
 
     torch.manual_seed(0)
     model = Tiny().eval()
@@ -162,7 +162,7 @@ def test_grad_cam_hand_computed():
 
 
 def test_grad_cam_and_attention_maps_resnesat():
-    from btc.cam import attention_maps, grad_cam
+    from btc.models.cam import attention_maps, grad_cam
     from btc.models import create_model, get_spec
 
     torch.manual_seed(0)
@@ -178,13 +178,13 @@ def test_grad_cam_and_attention_maps_resnesat():
 
 def test_prepare_step_from_run_folder(tmp_path):
     from btc.io import atomic_write_yaml
-    from btc.predict import prepare_step
+    from btc.engine.inference import prepare_step
 
     data, run = tmp_path / "data", tmp_path / "run"
     atomic_write_yaml(data / "dataset.yaml", {"source": "kaggle", "classes": ["a", "b"], "params": {"size": 32, "pad": 2}})
     atomic_write_yaml(run / "config.yaml", {"model": "small_cnn", "data": str(data)})
     step = prepare_step(run / "checkpoint-best.pt")
-    assert step.crop and step.size == 32 and step.pad == 2 and not step.note
+    assert not step.note and "extreme-point crop" in step.describe() and "32" in step.describe()
     assert step.applies_to(tmp_path / "new.png") and not step.applies_to(data / "images" / "x.png")
     image = np.zeros((100, 120), np.uint8)
     cv2.circle(image, (60, 50), 30, 200, -1)

@@ -31,12 +31,17 @@ def read_state(path: str | Path, *, map_location: str | torch.device = "cpu",
     if path.stat().st_size == 0:
         raise BtcError(f"{path} is empty (an interrupted save?): delete it and run again "
                        "(--resume continues from the last complete checkpoint)")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise BtcError(f"{path} is not a readable checkpoint (not a file written by torch.save); "
+                       "use checkpoint-best.pt of a btc run folder")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 — torch raises many types for a foreign or cut file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise BtcError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {first[:120]}); "
-                       "delete it, or use checkpoint-best.pt of a finished run") from None
+    except Exception as exc:  # noqa: BLE001 — torch raises many types for a cut or foreign file
+        reason = "it holds objects other than tensors" if "weights_only" in str(exc) else "it is truncated or corrupt"
+        raise BtcError(f"{path} is not a readable checkpoint ({reason}); delete it and run again "
+                       "(--resume continues from the last complete checkpoint)") from None
     missing = [k for k in required if not (isinstance(state, dict) and k in state)]
     if missing:
         raise BtcError(f"{path} is not a btc checkpoint (missing {', '.join(missing)}; "

@@ -1,8 +1,8 @@
 """Model zoo: btc's own models train on CPU; the torchvision baselines have their head and size;
 the papers' structural claims hold; the ResNet skeleton keeps its state-dict layout; `btc models`.
 
-CPU only, 64 px inputs, batch 2; no test touches the network (pretrained weights are looked up in
-an empty cache). The torchvision baselines are checked on the meta device (construction, head,
+CPU only, 64 px inputs, batch 2; no test touches the network (ImageNet weights: test_weights.py,
+against a local server). The torchvision baselines are checked on the meta device (construction, head,
 parameters, MACs against torchvision's published figures) instead of a training step that would
 re-test torchvision; one of them (resnet18) still takes a real step.
 """
@@ -240,20 +240,6 @@ def test_timm_resnest50d_state_dict_loads_into_resnesat_but_the_gates(timm_resne
     assert sorted(report.mismatched) == ["fc.bias", "fc.weight"]
 
 
-def test_resnesat_pretrained_reads_timm_weights_from_the_local_hub_cache(
-        timm_resnest_file, tmp_path, monkeypatch):
-    ref, _ = timm_resnest_file
-    safetensors = pytest.importorskip("safetensors.torch")
-    hub = pytest.importorskip("huggingface_hub")
-    cached = tmp_path / "model.safetensors"
-    safetensors.save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(cached))
-    monkeypatch.setattr(hub, "try_to_load_from_cache",
-                        lambda repo, filename, **k: str(cached) if filename == cached.name else None)
-    model = create_model("resnesat", 4, pretrained=True)
-    assert torch.equal(model.layer3[2].conv2.fc1.weight, ref.layer3[2].conv2.fc1.weight)
-    assert model.fc.weight.shape == (4, 2048)
-
-
 def test_load_weights_reports_a_mismatched_head(tmp_path):
     torch.manual_seed(0)
     source = create_model("mlp", 2)
@@ -293,22 +279,7 @@ def test_load_weights_user_errors_are_one_line(tmp_path):
         load_weights(model, not_sd)
 
 
-def test_pretrained_without_cached_weights_never_downloads(tmp_path, monkeypatch):
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path))  # an empty cache
-    try:
-        for name in ("resnet18_transfer", "mobilenet_v2", "resnet50", "resnet34_c"):
-            with pytest.raises(BtcError, match="cannot be downloaded.*--weights FILE") as info:
-                create_model(name, 4, pretrained=True)
-            assert "\n" not in str(info.value)
-    finally:
-        torch.hub.set_dir(old)
-    hub = pytest.importorskip("huggingface_hub")
-    monkeypatch.setattr(hub, "try_to_load_from_cache", lambda *a, **k: None)
-    with pytest.raises(BtcError, match="--weights FILE"):
-        create_model("resnesat", 4, pretrained=True)
-    with pytest.raises(BtcError, match="no pretrained weights"):
-        create_model("dsconv_cbam", 4, pretrained=True)
+# ImageNet weights (caches, downloads, offline, import): tests/test_weights.py
 
 
 # --------------------------------------------------------------------------- papers' figures

@@ -141,9 +141,9 @@ def _check_shapes(state: Mapping[str, torch.Tensor], reference: Mapping[str, tor
                 and tuple(state[k].shape) != tuple(reference[k])]
     if missing or unexpected or reshaped:
         parts = [f"{len(keys)} {label} ({', '.join(keys[:3])}{', …' if len(keys) > 3 else ''})"
-                 for label, keys in (("missing", missing), ("unexpected", unexpected),
-                                     ("of another shape", reshaped)) if keys]
-        raise BtcError(f"{path} does not hold the weights of {source}: {'; '.join(parts)} tensors")
+                 for label, keys in (("missing tensors", missing), ("unexpected tensors", unexpected),
+                                     ("tensors of another shape", reshaped)) if keys]
+        raise BtcError(f"{path} does not hold the weights of {source}: {'; '.join(parts)}")
 
 
 def _load_matching(model: nn.Module, state: Mapping[str, torch.Tensor]) -> tuple[int, int]:

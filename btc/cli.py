@@ -15,6 +15,7 @@ from rich.console import Console
 
 from btc import __version__
 from btc.errors import BtcError, Interrupted
+from btc.runfolder import BEST
 
 out = Console()
 err = Console(stderr=True)
@@ -350,7 +351,7 @@ def report(
 
 @app.command()
 def predict(
-    checkpoint: Path = typer.Argument(..., help="checkpoint-best.pt of a run."),
+    checkpoint: Path = typer.Argument(..., help=f"{BEST} of a run."),
     inputs: list[Path] = typer.Argument(..., metavar="IMAGE|DIR...", help="Images or folders of images."),
     csv: Path | None = typer.Option(None, "--csv", help="Write predictions as CSV."),
     cam: Path | None = typer.Option(None, "--cam", help="Write Grad-CAM overlays to this folder."),
@@ -368,7 +369,7 @@ def predict(
 
 @app.command()
 def export(
-    checkpoint: Path = typer.Argument(..., help="checkpoint-best.pt of a run."),
+    checkpoint: Path = typer.Argument(..., help=f"{BEST} of a run."),
     onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write."),
     opset: int = typer.Option(17, "--opset"),
 ) -> None:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1] / "btc"
 MODULES = sorted(ROOT.rglob("*.py"))
 
 # what each node may import (nodes: subpackages and the top-level modules of btc)
-BASE = {"errors", "io", "progress", "__init__"}
+BASE = {"errors", "io", "progress", "download", "__init__"}
 ALLOWED = {
     "data": BASE,
     "models": BASE,
@@ -28,12 +28,13 @@ ALLOWED = {
     "bench": BASE | {"models", "engine", "data", "runfolder"},
     "report": BASE | {"runfolder"},
     "commands": BASE | {"data", "models", "engine", "bench", "report", "runfolder"},
-    "cli": BASE | {"commands", "engine"},
+    "cli": BASE | {"commands", "engine", "runfolder"},
     "__main__": {"cli"},
     "errors": set(),
     "io": set(),
     "progress": set(),
     "__init__": set(),
+    "download": {"errors", "progress", "__init__"},
 }
 
 

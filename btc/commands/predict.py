@@ -15,7 +15,7 @@ from btc.io import atomic_write
 def run(checkpoint: Path, inputs: list[Path], *, csv: Path | None = None, cam: Path | None = None,
         device: str = "auto", batch_size: int = 32) -> dict[str, Any]:
     if csv is not None and csv.is_dir():
-        raise BtcError(f"--csv {csv} is a folder: name a file to write, e.g. {csv / 'predictions.csv'}")
+        raise BtcError(f"--csv {csv} is a folder: name a file to write, e.g. {csv / 'new-images.csv'}")
     ck = load_checkpoint(checkpoint)
     step = prepare_step(Path(checkpoint))
     if step.note:

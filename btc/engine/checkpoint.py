@@ -18,6 +18,7 @@ from torch import nn
 
 from btc.engine.config import TrainConfig
 from btc.errors import BtcError
+from btc.runfolder import BEST
 
 REQUIRED = ("model", "config", "classes")
 
@@ -35,7 +36,7 @@ def read_state(path: str | Path, *, map_location: str | torch.device = "cpu",
         magic = f.read(4)
     if magic != b"PK\x03\x04":  # torch.save writes a zip archive
         raise BtcError(f"{path} is not a readable checkpoint (not a file written by torch.save); "
-                       "use checkpoint-best.pt of a btc run folder")
+                       f"use {BEST} of a btc run folder")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 — torch raises many types for a cut or foreign file
@@ -45,7 +46,7 @@ def read_state(path: str | Path, *, map_location: str | torch.device = "cpu",
     missing = [k for k in required if not (isinstance(state, dict) and k in state)]
     if missing:
         raise BtcError(f"{path} is not a btc checkpoint (missing {', '.join(missing)}; "
-                       "use checkpoint-best.pt of a run folder)")
+                       f"use {BEST} of a run folder)")
     return state
 
 

@@ -13,15 +13,18 @@ from __future__ import annotations
 from torch import nn
 
 from btc.errors import BtcError
+from btc.models.layers import ConvBnAct
 from btc.models.registry import register_model
 
 
 def conv_bn_relu_pool(in_chs: int, out_chs: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_chs, out_chs, 3, padding=1, bias=False), nn.BatchNorm2d(out_chs),
-                         nn.ReLU(inplace=True), nn.MaxPool2d(2))
+    """3×3 conv → BN → ReLU → 2×2 max-pool, as one flat `Sequential` (keys `0`…`3`)."""
+    return nn.Sequential(*ConvBnAct(in_chs, out_chs, 3), nn.MaxPool2d(2))
 
 
 class SmallCNN(nn.Sequential):
+    """`features` (four `conv_bn_relu_pool` blocks) → global average pool → `fc`."""
+
     def __init__(self, num_classes: int, in_chans: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)) -> None:
         chans = (in_chans, *widths)
         super().__init__()

@@ -178,9 +178,10 @@ def download(url: str, dest: str | Path, *, checksum: Checksum | None = None,
             attempts += 1
             if have > before and attempts < _ATTEMPTS:
                 continue  # data kept arriving: resume at once
-            where = f" after {have} bytes" if have else ""
-            raise DownloadError(f"download of {url} interrupted{where} ({_reason(e)}); run the "
-                                "same command again to resume it") from None
+            if not have:
+                raise DownloadError(f"cannot download {url}: {_reason(e)}") from None
+            raise DownloadError(f"download of {url} interrupted after {have} bytes ({_reason(e)}); "
+                                "run the same command again to resume it") from None
     algorithm = checksum.algorithm if checksum else "sha256"
     digest = file_digest(part, algorithm)
     if checksum is not None and not checksum.matches(digest):

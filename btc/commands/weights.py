@@ -32,14 +32,18 @@ def run_list(as_json: bool = False) -> None:
     if as_json:
         print_json([r.to_dict() for r in rows])
         return
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
-    for column in ("model", "weights", "cached", "file"):
-        table.add_column(column, no_wrap=column != "file", overflow="fold")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0),
+                  caption="file: in the torch hub cache (torchvision) or the Hugging Face hub "
+                          "cache (timm); --json gives full paths", caption_justify="left")
+    table.add_column("model", no_wrap=True)
+    table.add_column("weights", overflow="fold")
+    table.add_column("cached", no_wrap=True)
+    table.add_column("file", overflow="fold")
     for r in rows:
         if r.source is None:
             table.add_row(r.model, "from scratch", "", "")
         else:
-            table.add_row(r.model, r.source, "yes" if r.cached else "no", r.file or "")
+            table.add_row(r.model, r.source, "yes" if r.cached else "no", Path(r.file or "").name)
     out.print(table)
 
 

@@ -217,7 +217,7 @@ def fetch_kaggle(folder: str | Path, *, offline: bool = False,
         api = kaggle.api
         api.authenticate()
     except ImportError:
-        raise BtcError(f"the kaggle package is not installed (pip install 'btc[kaggle]' and put "
+        raise BtcError(f"the kaggle package is not installed (pip install kaggle, and put "
                        f"your API token in ~/.kaggle/kaggle.json); or {KAGGLE_LAYOUT}") from None
     except (OSError, ValueError) as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]

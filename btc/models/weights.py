@@ -297,7 +297,7 @@ class _Timm(_Source):
             from huggingface_hub import hf_hub_download
         except ImportError:
             raise BtcError("timm weights are downloaded with huggingface_hub: "
-                           "pip install 'btc[timm]'") from None
+                           "pip install timm (the btc extra 'timm')") from None
         try:
             path = Path(hf_hub_download(
                 self.repo, self.FILES[0], cache_dir=hf_hub_cache(),
@@ -320,7 +320,7 @@ class _Timm(_Source):
             import timm
         except ImportError:
             raise BtcError(f"{self.source} weights are checked against timm's network: "
-                           "pip install 'btc[timm]'") from None
+                           "pip install timm (the btc extra 'timm')") from None
         return _meta_state_shapes(partial(timm.create_model, self.name, pretrained=False))
 
     def install(self, file: Path, sha256: str) -> Path:
@@ -405,8 +405,9 @@ def _obtain(model_name: str, src: _Source, offline: bool, progress: Progress) ->
         return src.download(progress)
     except DownloadError as e:
         raise WeightsUnavailable(
-            f"{e}: run `btc weights fetch {model_name}` on a machine with internet (or `btc "
-            f"weights import {model_name} FILE`), or pass --no-pretrained") from None
+            f"{e}; to get the weights elsewhere run `btc weights fetch {model_name}` on a machine "
+            f"with internet (or `btc weights import {model_name} FILE`), or pass --no-pretrained"
+        ) from None
 
 
 _REFERENCES: dict[str, dict[str, torch.Size]] = {}

@@ -15,6 +15,7 @@ import pytest
 
 from btc.data.fetch import FIGSHARE_API, KAGGLE_DATASET, fetch_figshare, fetch_kaggle
 from btc.errors import BtcError
+from btc.progress import Progress
 from tests.conftest import run_cli, shared_data
 from tests.localhttp import LocalServer
 
@@ -80,6 +81,35 @@ def test_figshare_lists_downloads_checks_and_unpacks_then_skips_what_is_complete
     third = fetch_figshare(out, keep_archives=True)
     assert third.files[0].status == "unpacked" and (out / "2.mat").is_file()
     assert (out / "brainTumorDataPublic_1-2.zip").is_file()
+
+
+class RecordingProgress(Progress):
+    """Keeps each bar's description, total and the bytes it advanced by."""
+
+    def __init__(self) -> None:
+        self.bars: list[list] = []
+
+    def add(self, description, total=None, *, transient=False):
+        self.bars.append([description, total, 0])
+        return len(self.bars) - 1
+
+    def update(self, task, *, advance=0, completed=None, total=None, info=None, description=None):
+        bar = self.bars[task]
+        bar[2] = (completed if completed is not None else bar[2]) + advance
+        bar[1] = total if total is not None else bar[1]
+
+
+def test_figshare_downloads_report_their_progress_and_a_missing_file_is_one_line(server, tmp_path):
+    files = small_dataset()
+    publish(server, files)
+    progress = RecordingProgress()
+    fetch_figshare(tmp_path / "figshare", progress=progress)
+    downloads = {d: (total, done) for d, total, done in progress.bars if d.startswith("downloading")}
+    assert downloads["downloading cvind.mat"] == (len(files["cvind.mat"]), len(files["cvind.mat"]))
+    assert ("unpacking brainTumorDataPublic_1-2.zip", 2, 2) in [tuple(b) for b in progress.bars]
+    del server.files["/files/3381292"]  # cvind.mat is listed but the host has lost it
+    with pytest.raises(BtcError, match=r"cannot download http://127\.0\.0\.1:\d+/files/3381292: HTTP 404"):
+        fetch_figshare(tmp_path / "other")
 
 
 def test_figshare_md5_mismatch_is_refused_and_nothing_is_left(server, tmp_path):

@@ -180,6 +180,18 @@ def test_offline_without_cached_weights_is_one_line_naming_the_fetch_command(ser
         resolve_pretrained("dsconv_cbam", create_model("dsconv_cbam", 4), offline=True)
 
 
+def test_no_network_is_one_line_naming_the_fetch_command(caches, monkeypatch):
+    with LocalServer() as closed:
+        url = closed.url  # a port nothing listens on once the server is stopped
+    monkeypatch.setenv("BTC_MIRROR", url)
+    with pytest.raises(WeightsUnavailable) as info:
+        create_model("resnet18_transfer", 4, pretrained=True)
+    message = str(info.value)
+    assert message.startswith(f"cannot download {url}/models/{CHECKPOINT}: ") and "\n" not in message
+    assert "run `btc weights fetch resnet18_transfer` on a machine with internet" in message
+    assert checkpoints(caches) == []
+
+
 def test_a_file_already_in_the_cache_is_accepted_on_its_shapes_and_recorded_unverified(caches):
     """The issue's case: a state dict placed under torchvision's file name for ResNet18."""
     source, data, sha = random_resnet18()

@@ -307,7 +307,7 @@ def test_out_that_is_not_a_dataset_is_refused(messy_tree, tmp_path, capfd):
     out = tmp_path / "important"
     write(out / "thesis.tex", b"\\documentclass")
     code, _, err = run_cli(["prepare", "kaggle", str(messy_tree), str(out), "-j", "1"], capfd)
-    assert code == 1 and "not a prepared dataset" in err
+    assert code == 1 and "holds files btc did not write (thesis.tex)" in err
     assert (out / "thesis.tex").read_bytes() == b"\\documentclass"
 
 

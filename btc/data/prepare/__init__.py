@@ -2,6 +2,8 @@
 
 - `inputs`: listing a source tree, unique output names, `Skipped` (an input prepare could not use).
 - `staging`: the staging folder `OUT.partial/` (resume cache, atomic swap into OUT).
+- `ownership`: which datasets and files are btc's (`.btc-dataset` marker, btc 0.1 adoption, a
+  user's files refused, old datasets retired under recorded names).
 - `work`: the inputs of one run as cached rows or tasks, run over a pool of worker processes.
 - `writing`: writing one prepared image atomically and the manifest fields of what was written.
 - `finishing`: manifest, audit, dataset.yaml and swap of a finished run → `PrepareSummary`.

@@ -8,6 +8,13 @@ image is written atomically (`btc.io`), and each finished input is recorded in a
 interrupted run therefore resumes where it stopped, and a re-run over a complete OUT with the same
 parameters redoes nothing (the complete dataset is hard-linked into a fresh staging folder, so
 the old OUT stays intact until the swap).
+
+Ownership (`btc.data.prepare.ownership`): an existing OUT is replaced only when it is btc's
+dataset (marker `.btc-dataset`, or a btc 0.1 dataset, adopted) and holds nothing btc did not
+write; otherwise the prepare is refused in one line before any work. The staging folder is btc's
+working folder, created by btc and marked by its state file (`.btc-prepare.json`); a folder of
+that name without the mark is refused, never removed. The old OUT is moved aside to a uniquely
+named sibling recorded in the new dataset's marker, and removed after the swap.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,10 +39,21 @@ from btc.data.manifest import (
 from btc.errors import BtcError
 from btc.io import atomic_write_text
 
+from .ownership import (
+    BTC_FILES,
+    MARKER,
+    ROWS_FILE,
+    STATE_FILE,
+    adopt,
+    new_marker,
+    read_marker,
+    refusal,
+    remove_retired,
+    retired_name,
+    write_marker,
+)
 from .writing import publish
 
-STATE_FILE = ".btc-prepare.json"
-ROWS_FILE = ".btc-rows.jsonl"
 STAGING_SUFFIX = ".partial"
 STATE_VERSION = 1
 
@@ -44,10 +63,6 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def is_prepared_dataset(path: Path) -> bool:
-    return (path / MANIFEST).is_file() or (path / DATASET_YAML).is_file()
 
 
 def staging_dir(out: str | Path) -> Path:
@@ -60,7 +75,8 @@ class Stage:
     """The staging folder of one prepare run (`OUT.partial/`), resumable and swapped in at the end.
 
     `params` are the parameters that change the written files (e.g. size, pad, format); a
-    staging folder or a complete OUT written with other parameters is not reused.
+    staging folder or a complete OUT written with other parameters is not reused. Raises
+    `BtcError` (one line) when OUT is not btc's to replace (see the module docstring).
     """
 
     def __init__(self, out: str | Path, *, source: str, params: dict[str, Any],
@@ -90,28 +106,29 @@ class Stage:
             o = out.resolve()
             if src == o or o in src.parents:
                 raise BtcError(f"{out}: the output folder must not be or contain the input {src}")
-        if out.exists() and not out.is_dir():
-            raise BtcError(f"{out}: exists and is not a folder")
-        if out.is_dir() and any(out.iterdir()) and not is_prepared_dataset(out):
-            raise BtcError(f"{out}: exists, is not empty and is not a prepared dataset; "
-                           "choose a new or empty folder")
+        problem = refusal(out)
+        if problem is not None:
+            raise problem
+        if self.dir.exists() and (not self.dir.is_dir() or self.dir.is_symlink()):
+            raise BtcError(f"{self.dir}: exists and is not a btc staging folder; move it away and run again")
+        if out.is_dir() and any(out.iterdir()):
+            adopt(out, self.source)
 
     def _open(self) -> None:
-        for old in self.out.parent.glob(f".{self.out.name}.old-*"):
-            if (old / STATE_FILE).is_file() or is_prepared_dataset(old):
-                shutil.rmtree(old, ignore_errors=True)
+        remove_retired(self.out.parent, read_marker(self.out))
         if self.dir.exists():
             state = _read_json(self.dir / STATE_FILE)
-            if state is None and self.dir.is_dir() and any(self.dir.iterdir()):
-                raise BtcError(f"{self.dir}: exists and is not a btc staging folder; remove it")
-            if state != self.state:
-                shutil.rmtree(self.dir)
-        if not self.dir.exists():
+            if state is None and any(self.dir.iterdir()):
+                raise BtcError(f"{self.dir}: exists and is not a btc staging folder; move it away and run again")
+            remove_retired(self.out.parent, read_marker(self.dir))  # an interrupted swap
+            if state is not None and state != self.state:
+                shutil.rmtree(self.dir)  # btc's staging folder of other parameters
+        if not self.dir.exists() or not (self.dir / STATE_FILE).is_file():
             seeded = False
-            if self.out.is_dir() and _read_json(self.out / STATE_FILE) == self.state:
+            if not self.dir.exists() and self.out.is_dir() and _read_json(self.out / STATE_FILE) == self.state:
                 seeded = self._seed_from_out()
             if not seeded:
-                self.dir.mkdir(parents=True)
+                self.dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.dir / STATE_FILE, json.dumps(self.state, sort_keys=True) + "\n")
         self._load_cache()
         rows = self.dir / ROWS_FILE
@@ -122,8 +139,7 @@ class Stage:
 
     def _seed_from_out(self) -> bool:
         """Hard-link (or copy) the complete OUT into the staging folder to reuse its images."""
-        tmp = self.dir.with_name(self.dir.name + ".seed")
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{self.dir.name}.btc-seed-", dir=self.dir.parent))
 
         def link(src: str, dst: str) -> None:
             try:
@@ -133,14 +149,15 @@ class Stage:
 
         try:
             # the row cache is appended to, so it is copied, never linked (OUT stays untouched)
-            shutil.copytree(self.out, tmp, copy_function=link,
-                            ignore=shutil.ignore_patterns(MANIFEST, DATASET_YAML, ROWS_FILE))
+            shutil.copytree(self.out, tmp / "seed", copy_function=link,
+                            ignore=shutil.ignore_patterns(MANIFEST, DATASET_YAML, ROWS_FILE, MARKER))
             if (self.out / ROWS_FILE).is_file():
-                shutil.copyfile(self.out / ROWS_FILE, tmp / ROWS_FILE)
-            os.replace(tmp, self.dir)
+                shutil.copyfile(self.out / ROWS_FILE, tmp / "seed" / ROWS_FILE)
+            os.replace(tmp / "seed", self.dir)
         except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
             return False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # created above by mkdtemp: btc's alone
         return True
 
     def _load_cache(self) -> None:
@@ -197,7 +214,7 @@ class Stage:
         keep_keys = set(keys)
         entries = [self._cache[k] for k in sorted(keep_keys) if k in self._cache]
         atomic_write_text(self.dir / ROWS_FILE, "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
-        referenced = {STATE_FILE, ROWS_FILE, MANIFEST, DATASET_YAML}
+        referenced = set(BTC_FILES)
         for column in file_columns(df.columns):
             referenced.update(str(v) for v in df[column] if isinstance(v, str) and v)
         publish(write_manifest(df, self.dir))
@@ -210,10 +227,21 @@ class Stage:
                     (here / name).unlink(missing_ok=True)
             if here != self.dir and not any(here.iterdir()):
                 here.rmdir()
-        if self.out.exists():
-            old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
+        self._swap(info.get("command"))
+
+    def _swap(self, command: str | None) -> None:
+        """Mark the staging folder as btc's dataset and move it into OUT (the old OUT retired)."""
+        problem = refusal(self.out)  # a user may have put files in OUT while this prepare ran
+        if problem is not None:
+            raise BtcError(f"{problem}; the prepared dataset waits in {self.dir}: run the same command again")
+        old_marker = read_marker(self.out)
+        old = retired_name(self.out) if old_marker is not None else None
+        retired = [{"name": old.name, "id": old_marker["id"]}] if old is not None else []
+        write_marker(self.dir, new_marker(source=self.source, command=command, retired=retired))
+        publish(self.dir / MARKER)
+        if old is not None:
             os.replace(self.out, old)
             os.replace(self.dir, self.out)
             shutil.rmtree(old, ignore_errors=True)
-        else:
+        else:  # OUT absent, or an empty folder that the rename replaces
             os.replace(self.dir, self.out)

@@ -29,9 +29,9 @@ import pandas as pd
 
 from btc import __version__
 from btc.data.images import encode_png, phash64, pixel_sha256
-from btc.data.manifest import split_counts, write_dataset_yaml, write_manifest
+from btc.data.manifest import split_counts
 from btc.data.prepare.finishing import PrepareSummary
-from btc.errors import BtcError
+from btc.data.prepare.staging import Stage
 from btc.io import atomic_write_bytes
 from btc.progress import SILENT, Progress
 
@@ -150,36 +150,37 @@ def prepare_phantom(out: str | Path, *, per_class: int = 40, size: int = 128, pe
                     seed: int = 0, test_fraction: float = 0.2, progress: Progress = SILENT) -> PrepareSummary:
     """Write the phantom dataset as a prepared dataset (images/, manifest.csv, dataset.yaml).
 
-    Images are written atomically first, manifest and dataset.yaml last, so an interrupted run
-    leaves no manifest that points at missing files.
+    Written like every prepare (`btc.data.prepare.staging.Stage`): in a staging folder swapped
+    into `out` at the end, so an interrupted run leaves no half dataset, and an existing `out` is
+    replaced only when it is a dataset btc prepared that holds nothing else.
     """
     started = time.monotonic()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise BtcError(f"{out} exists and is not a folder")
-    rows = []
-    total = per_class * len(CLASSES)
-    with progress.bar("phantom", total) as advance:
-        for rel, label, pid, split, image in generate(per_class, size, per_patient, seed, test_fraction):
-            atomic_write_bytes(out / rel, encode_png(image))
-            rows.append({"path": rel, "label": label, "split": split, "patient_id": pid, "source": "phantom",
-                         "orig_path": "", "height": size, "width": size,
-                         "sha256": pixel_sha256(image), "phash": phash64(image)})
-            advance()
-    manifest = pd.DataFrame(rows)
-    write_manifest(manifest, out)
-    counts = split_counts(manifest)
     params = {"per_class": per_class, "size": size, "per_patient": per_patient, "seed": seed,
               "test_fraction": test_fraction}
-    write_dataset_yaml(out, {
-        "name": "phantom",
-        "source": "phantom",
-        "classes": list(CLASSES),
-        "tasks": TASKS,
-        "provenance": {"generator": "btc.data.sources.phantom", "btc_version": __version__},
-        "command": "btc prepare phantom " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in params.items()),
-        "params": params,
-        "counts": counts,
-    })
-    return PrepareSummary(out=out, source="phantom", images=len(rows), classes=list(CLASSES), counts=counts,
+    stage = Stage(out, source="phantom", params={**params, "method": "phantom/v1"})
+    try:
+        rows = []
+        total = per_class * len(CLASSES)
+        with progress.bar("phantom", total) as advance:
+            for rel, label, pid, split, image in generate(per_class, size, per_patient, seed, test_fraction):
+                atomic_write_bytes(stage.path(rel), encode_png(image))
+                rows.append({"path": rel, "label": label, "split": split, "patient_id": pid, "source": "phantom",
+                             "orig_path": "", "height": size, "width": size,
+                             "sha256": pixel_sha256(image), "phash": phash64(image)})
+                advance()
+        manifest = pd.DataFrame(rows)
+        counts = split_counts(manifest)
+        stage.commit(manifest, {
+            "name": "phantom",
+            "source": "phantom",
+            "classes": list(CLASSES),
+            "tasks": TASKS,
+            "provenance": {"generator": "btc.data.sources.phantom", "btc_version": __version__},
+            "command": "btc prepare phantom " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in params.items()),
+            "params": params,
+            "counts": counts,
+        }, keys=[])
+    finally:
+        stage.close()
+    return PrepareSummary(out=stage.out, source="phantom", images=len(rows), classes=list(CLASSES), counts=counts,
                           seconds=time.monotonic() - started)

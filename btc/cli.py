@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from btc import __version__
 from btc.errors import BtcError, Interrupted
@@ -506,5 +507,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="btc")
     except BtcError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)

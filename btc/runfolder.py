@@ -320,6 +320,11 @@ class RunFolder:
     def lock(self) -> contextlib.AbstractContextManager[None]:
         return folder_lock(self.path)
 
+    def discard_run(self) -> None:
+        """Remove the files of btc's run here (the folder stays btc's; other files stay)."""
+        for name in RUN_FILES:
+            (self.path / name).unlink(missing_ok=True)
+
     # state
     def has_run(self) -> bool:
         """Whether btc has started a run here (a config or a checkpoint)."""

@@ -193,6 +193,13 @@ def _train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunF
         check_resumable(run, config)
         if run.is_complete():
             return run.read_metrics()
+        if run.last_checkpoint.is_file() and not run.best_checkpoint.is_file():
+            # the weights to evaluate are gone: resuming could not give the uninterrupted result
+            progress.note(f"{run.path} has lost {run.best_checkpoint.name}: training it again from the start",
+                          style="yellow")
+            if writer:
+                run.discard_run()
+            resume = False
     distributed.barrier()  # every process has looked at the folder before rank 0 writes to it
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)

@@ -216,13 +216,15 @@ def train(
     lr: float | None = typer.Option(None, "--lr"),
     optimizer: str | None = typer.Option(None, "--optimizer", help="sgd, adam or nadam."),
     test_fraction: float | None = typer.Option(None, "--test-fraction", help="Hold-out fraction when the manifest has no split."),
-    pretrained: bool | None = typer.Option(None, "--pretrained/--no-pretrained", help="ImageNet weights (when available offline)."),
+    pretrained: bool | None = typer.Option(None, "--pretrained/--no-pretrained",
+                                           help="Start from ImageNet weights (the recipe's default); --no-pretrained is recorded as a deviation."),
     weights: Path | None = typer.Option(None, "--weights", help="Initial weights: a local state-dict file."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     seed: int = typer.Option(0, "--seed"),
     out_dir: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<task>-<time>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     force: bool = typer.Option(False, "--force", help="Replace a previous btc run in --out (only btc's files are removed)."),
+    offline: bool = typer.Option(False, "--offline", help="Never download (also BTC_OFFLINE=1): ImageNet weights must be cached."),
     set_: list[str] = typer.Option([], "--set", help="Override any recipe field: FIELD=VALUE (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
@@ -233,7 +235,7 @@ def train(
     from btc.commands.train import run
 
     run(data=data, model=model, recipe=recipe, task=task, device=device, seed=seed, out_dir=out_dir,
-        resume=resume, force=force, weights=weights, quiet=quiet,
+        resume=resume, force=force, offline=offline, weights=weights, quiet=quiet,
         overrides=_overrides(set_, epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
                              optimizer=optimizer, test_fraction=test_fraction, pretrained=pretrained))
 
@@ -245,6 +247,7 @@ def cv(
     folds: int | None = typer.Option(None, "--folds", "-k", min=2,
                                      help="Number of folds (default: the CV folder's, else 10)."),
     force: bool = typer.Option(False, "--force", help="Replace a previous btc CV in --out (only btc's files are removed)."),
+    offline: bool = typer.Option(False, "--offline", help="Never download (also BTC_OFFLINE=1): ImageNet weights must be cached."),
     fold: int | None = typer.Option(None, "--fold", min=1, help="Run only this fold (1…K)."),
     parallel_folds: int = typer.Option(1, "--parallel-folds", min=1,
                                        help="Run N folds at a time in separate processes (share one GPU)."),
@@ -256,7 +259,8 @@ def cv(
     image_size: int | None = typer.Option(None, "--image-size", min=16),
     lr: float | None = typer.Option(None, "--lr"),
     optimizer: str | None = typer.Option(None, "--optimizer", help="sgd, adam or nadam."),
-    pretrained: bool | None = typer.Option(None, "--pretrained/--no-pretrained"),
+    pretrained: bool | None = typer.Option(None, "--pretrained/--no-pretrained",
+                                           help="Start from ImageNet weights (the recipe's default); --no-pretrained is recorded as a deviation."),
     weights: Path | None = typer.Option(None, "--weights", help="Initial weights: a local state-dict file."),
     device: str = typer.Option("auto", "--device"),
     seed: int = typer.Option(0, "--seed"),
@@ -274,7 +278,7 @@ def cv(
     from btc.commands.cv import run
 
     run(data=data, model=model, folds=folds, fold=fold, group_by=group_by, recipe=recipe, task=task,
-        device=device, seed=seed, out_dir=out_dir, force=force, weights=weights, quiet=quiet, parallel_folds=parallel_folds,
+        device=device, seed=seed, out_dir=out_dir, force=force, offline=offline, weights=weights, quiet=quiet, parallel_folds=parallel_folds,
         overrides=_overrides(set_, epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
                              optimizer=optimizer, pretrained=pretrained))
 

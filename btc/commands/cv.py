@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from btc.commands.results import metrics_table, one_line
-from btc.commands.train import default_run_dir, final_line, resolve, show
+from btc.commands.train import default_run_dir, deviation_suffix, final_line, provenance_text, resolve, show
 from btc.commands.ui import progress_for
 from btc.data.manifest import load_dataset
 from btc.engine import distributed
@@ -19,14 +19,14 @@ from btc.report.plots import write_missing_plots
 def run(*, data: Path, model: str, folds: int | None, fold: int | None, group_by: str,
         recipe: str | None, task: str, device: str, seed: int, out_dir: Path | None,
         weights: Path | None, quiet: bool, overrides: dict[str, Any],
-        parallel_folds: int = 1, force: bool = False) -> CVResult:
+        parallel_folds: int = 1, force: bool = False, offline: bool = False) -> CVResult:
     config = resolve(model, recipe, task, device, seed, overrides)
     task_data = TaskData.from_dataset(load_dataset(data), task)
     cv_dir = out_dir or default_run_dir(config, f"cv{folds or ''}")
     progress = progress_for(quiet or not distributed.current().is_writer)
     with progress:
         result = cross_validate(task_data, config, cv_dir, k=folds, fold=fold, group_by=group_by,
-                                weights=weights, pretrained_required=overrides.get("pretrained") is True,
+                                weights=weights, offline=offline,
                                 progress=progress, parallel_folds=parallel_folds, force=force)
     summary = result.summary
     if distributed.current().is_writer:
@@ -40,5 +40,8 @@ def run(*, data: Path, model: str, folds: int | None, fold: int | None, group_by
     state = "complete" if summary.complete else f"{len(summary.folds)}/{summary.n_folds} folds done"
     show(metrics_table(f"{model} {summary.protocol} CV on {data} ({task}) — {state}", rows), quiet=quiet)
     result_text = one_line(summary.mean, summary.std) if summary.folds else "no fold finished yet"
-    final_line(f"cv folder: {result.folder.path} — {state}: {result_text}")
+    provenance = result.folder.fold(summary.folds[0].fold).read_config().get("provenance") or {} if summary.folds else {}
+    if provenance:
+        show(provenance_text(provenance), quiet=quiet)
+    final_line(f"cv folder: {result.folder.path} — {state}: {result_text}{deviation_suffix(provenance)}")
     return result

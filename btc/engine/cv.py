@@ -86,7 +86,7 @@ DEFAULT_FOLDS = 10
 
 
 def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, k: int | None = None, fold: int | None = None,
-                   group_by: str = "auto", weights: Path | None = None, pretrained_required: bool = False,
+                   group_by: str = "auto", weights: Path | None = None, offline: bool = False,
                    progress: Progress = SILENT, parallel_folds: int = 1, force: bool = False) -> CVResult:
     """Run every unfinished fold (or only `fold`, 1…K) and write the CV summary.
 
@@ -116,10 +116,10 @@ def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, k: int | N
             check_resumable(cv.fold(k_), config)
         pending = [k_ for k_ in todo if not cv.fold(k_).is_complete()]
         run_folds_in_processes(data, config, cv, pending, parallel_folds, weights=weights,
-                               pretrained_required=pretrained_required, progress=progress)
+                               offline=offline, progress=progress)
     else:
         for k_ in todo:
-            run_fold(data, config, cv, k_, assignment, weights=weights, pretrained_required=pretrained_required,
+            run_fold(data, config, cv, k_, assignment, weights=weights, offline=offline,
                      progress=progress, label=f"fold {k_}/{n_folds} ")
     if distributed.current().is_writer:
         with cv.shared_lock():  # several `--fold` processes may finish at once
@@ -131,20 +131,20 @@ def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, k: int | N
 
 
 def run_fold(data: TaskData, config: TrainConfig, cv: CVFolder, k: int, assignment: FoldAssignment, *,
-             weights: Path | None, pretrained_required: bool, progress: Progress = SILENT,
+             weights: Path | None, offline: bool, progress: Progress = SILENT,
              label: str = "") -> dict:
     """Train fold `k` (test = the fold, validation carved from the rest) in `fold-<k>/`."""
     roles = np.where(assignment.folds == k, "test", "train").astype(object)
     roles = add_validation(data, roles, config)
     return train_run(data, roles, config, cv.fold(k), protocol=f"{assignment.protocol}, fold {k}", resume=True,
-                     weights=weights, pretrained_required=pretrained_required, progress=progress, label=label)
+                     weights=weights, offline=offline, progress=progress, label=label)
 
 
 # --------------------------------------------------------------------------- folds in parallel
 
 
 def run_folds_in_processes(data: TaskData, config: TrainConfig, cv: CVFolder, todo: list[int], n_processes: int,
-                           *, weights: Path | None, pretrained_required: bool, progress: Progress = SILENT) -> None:
+                           *, weights: Path | None, offline: bool, progress: Progress = SILENT) -> None:
     """Run the folds `todo`, `n_processes` at a time, each in a fresh (spawned) process.
 
     Every worker opens the dataset, reads `folds.csv` and trains its fold quietly; the progress
@@ -160,7 +160,7 @@ def run_folds_in_processes(data: TaskData, config: TrainConfig, cv: CVFolder, to
     n_processes = min(n_processes, len(todo))
     threads = max(1, (os.cpu_count() or 1) // n_processes)
     jobs = [(str(data.dataset.root), data.task, config.to_dict(), str(cv.path), k,
-             None if weights is None else str(weights), pretrained_required, threads) for k in todo]
+             None if weights is None else str(weights), offline, threads) for k in todo]
     pool = multiprocessing.get_context("spawn").Pool(n_processes, initializer=_ignore_sigint)
     try:
         with progress.bar(f"{config.model}: {len(todo)} folds, {n_processes} at a time", len(todo)) as advance:
@@ -184,11 +184,11 @@ def _fold_worker(job: tuple) -> tuple[int, float]:
 
     from btc.data.manifest import load_dataset
 
-    root, task, config_dict, out, k, weights, pretrained_required, threads = job
+    root, task, config_dict, out, k, weights, offline, threads = job
     torch.set_num_threads(threads)
     config = TrainConfig.from_dict(config_dict)
     data = TaskData.from_dataset(load_dataset(root), task)
     cv = CVFolder(out)
-    metrics = run_fold(data, config, cv, k, read_folds(data, cv), pretrained_required=pretrained_required,
+    metrics = run_fold(data, config, cv, k, read_folds(data, cv), offline=offline,
                        weights=None if weights is None else Path(weights))
     return k, float(metrics["accuracy"])

@@ -10,7 +10,6 @@ Plots are the command layer's: it draws them from the finished folder.
 from __future__ import annotations
 
 import contextlib
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from btc.engine.config import TrainConfig
 from btc.engine.devices import resolve_device
 from btc.engine.evaluate import write_evaluation
 from btc.engine.metrics import compute_metrics
+from btc.engine.provenance import dataset_fingerprint, deviations, device_name, paper_wants_pretrained, versions
 from btc.engine.train import TensorSplit, Trainer
 from btc.errors import BtcError
 from btc.progress import SILENT, Progress
@@ -120,35 +120,43 @@ def write_split(run: RunFolder, data: TaskData, roles: np.ndarray) -> None:
     run.write_split(data.rows["path"][keep].tolist(), roles[keep].tolist())
 
 
-def build_model(config: TrainConfig, num_classes: int, weights: Path | None,
-                pretrained_required: bool, progress: Progress = SILENT) -> tuple[torch.nn.Module, str]:
-    """The registered model, and where its initial weights came from (for the run's record)."""
+def build_model(config: TrainConfig, num_classes: int, weights: Path | None, *, offline: bool = False,
+                progress: Progress = SILENT) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The registered model with its initial weights, and their record for the run's provenance.
+
+    `--weights FILE` loads a local state dict. Otherwise the model starts from ImageNet weights
+    when its recipe says `pretrained` and the paper starts this model from them (paper 002 trains
+    DSConv-CBAM and the MLP from scratch: no weight message for those); weights that cannot be
+    had stop the run with one line naming `btc weights fetch` — never a silent fallback to random
+    initialisation (`--no-pretrained` asks for that, and the run records it as a deviation).
+    """
     from btc.models import create_model
+    from btc.models.weights import load_weights_file
 
     size = config.image_size
     if weights is not None:
-        model = create_model(config.model, num_classes, weights=weights, input_size=size)
-        progress.note(model.weights_report.summary())
-        return model, f"file {weights}"
-    if config.pretrained:
-        try:
-            return create_model(config.model, num_classes, pretrained=True, input_size=size), "imagenet"
-        except BtcError as e:
-            if pretrained_required:
-                raise
-            progress.note(f"warning: {e}; training from random initialisation", style="yellow")
-    return create_model(config.model, num_classes, input_size=size), "random"
+        model = create_model(config.model, num_classes, input_size=size)
+        record = load_weights_file(model, weights)
+        progress.note(record.summary())
+        return model, record.to_dict()
+    if config.pretrained and paper_wants_pretrained(config, config):
+        model = create_model(config.model, num_classes, pretrained=True, input_size=size, offline=offline)
+        return model, model.weights_record.to_dict()
+    return create_model(config.model, num_classes, input_size=size), {"source": "random"}
 
 
-def provenance(data: TaskData, device: torch.device) -> dict[str, Any]:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+def run_provenance(data: TaskData, config: TrainConfig, device: torch.device, weights: dict[str, Any],
+                   protocol: str) -> dict[str, Any]:
+    """The run's provenance block of config.yaml (btc.engine.provenance)."""
+    fingerprint = dataset_fingerprint(data.dataset.root, data.dataset.info)
     return {
-        "data": str(data.dataset.root),
-        "dataset": data.dataset.info.get("name", data.dataset.root.name),
-        "classes": data.classes,
-        "device_name": f"{device.type}: {name}",
-        "btc_version": __version__,
-        "torch_version": str(torch.__version__),
+        "initial_weights": weights,
+        "dataset": fingerprint,
+        "protocol": protocol,
+        "device": device_name(device),
+        "versions": versions(),
+        "seed": config.seed,
+        "deviations": deviations(config, weights, fingerprint),
     }
 
 
@@ -166,7 +174,7 @@ def check_resumable(run: RunFolder, config: TrainConfig) -> None:
 
 def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunFolder, *,
               protocol: str, resume: bool = False, force: bool = False, weights: Path | None = None,
-              pretrained_required: bool = False, progress: Progress = SILENT,
+              offline: bool = False, progress: Progress = SILENT,
               label: str = "") -> dict[str, Any]:
     """Train on the rows with role 'train' (selecting on 'val'), test on 'test'; return metrics.
 
@@ -180,12 +188,12 @@ def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunFo
         run.claim(resume=resume, force=force)
     with run.lock() if writer else contextlib.nullcontext():
         return _train_run(data, roles, config, run, protocol=protocol, resume=resume, weights=weights,
-                          pretrained_required=pretrained_required, progress=progress if writer else SILENT,
+                          offline=offline, progress=progress if writer else SILENT,
                           label=label)
 
 
 def _train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunFolder, *,
-               protocol: str, resume: bool, weights: Path | None, pretrained_required: bool,
+               protocol: str, resume: bool, weights: Path | None, offline: bool,
                progress: Progress, label: str) -> dict[str, Any]:
     writer = distributed.current().is_writer
     run.path.mkdir(parents=True, exist_ok=True)
@@ -203,8 +211,12 @@ def _train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunF
     distributed.barrier()  # every process has looked at the folder before rank 0 writes to it
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
-    model, origin = build_model(config, len(data.classes), weights, pretrained_required, progress)
-    extra = {**provenance(data, device), "task": data.task, "protocol": protocol, "initial_weights": origin}
+    model, origin = build_model(config, len(data.classes), weights, offline=offline, progress=progress)
+    extra = {"data": str(data.dataset.root), "dataset": data.dataset.info.get("name", data.dataset.root.name),
+             "classes": data.classes, "device_name": device_name(device), "btc_version": __version__,
+             "torch_version": str(torch.__version__), "task": data.task, "protocol": protocol,
+             "initial_weights": origin.get("source"),
+             "provenance": run_provenance(data, config, device, origin, protocol)}
     if writer:
         run.write_config({**config.to_dict(), **extra})
         write_split(run, data, roles)

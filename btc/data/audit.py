@@ -3,10 +3,11 @@
 - **Exact duplicates**: images whose decoded pixels are identical (manifest `sha256`).
 - **Near duplicates**: images whose 64-bit DCT perceptual hashes (manifest `phash`) differ in at
   most `NEAR_THRESHOLD` bits, grouped by single linkage (connected components of the
-  "distance ≤ threshold" graph). When the manifest also keeps the fingerprints of the original
-  files (`orig_sha256`, `orig_phash`, written by `prepare kaggle`), a pair also counts when the
-  originals match: the crop of two copies of one scan with different margins can differ, the
-  originals do not. A near group is a component holding at least two *different* images (a
+  "distance ≤ threshold" graph; the pairs come from multi-index hashing, `btc/data/hamming.py`:
+  the pairs of comparing every pair, without its n² cost). When the manifest also keeps the
+  fingerprints of the original files (`orig_sha256`, `orig_phash`, written by `prepare kaggle`),
+  a pair also counts when the originals match: the crop of two copies of one scan with different
+  margins can differ, the originals do not. A near group is a component holding at least two *different* images (a
   component of identical images is already an exact group).
 - **Leakage**: a group is *cross-split* when its images sit in more than one of train/test,
   *cross-class* when they carry more than one label, *cross-fold* when they fall in more than one
@@ -42,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .hamming import near_pairs
 from .manifest import load_dataset, split_counts
 
 NEAR_THRESHOLD = 4
@@ -51,27 +53,6 @@ HASH = "phash64: 32×32 grayscale → DCT → top-left 8×8 above the median (64
 
 
 # --------------------------------------------------------------------------- grouping
-
-
-def _popcount(x: np.ndarray) -> np.ndarray:
-    if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(x)
-    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-    return table[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1)
-
-
-def near_pairs(hashes: np.ndarray, threshold: int, chunk: int = 1024) -> np.ndarray:
-    """(i, j, distance) rows, i < j, of the uint64 `hashes` within `threshold` bits (brute force)."""
-    out = []
-    n = len(hashes)
-    for start in range(0, n, chunk):
-        block = hashes[start:start + chunk]
-        dist = _popcount(block[:, None] ^ hashes[None, :])
-        i, j = np.nonzero(dist <= threshold)
-        i = i + start
-        keep = j > i
-        out.append(np.stack([i[keep], j[keep], dist[i[keep] - start, j[keep]]], axis=1))
-    return np.concatenate(out) if out else np.zeros((0, 3), dtype=np.int64)
 
 
 class _UnionFind:
@@ -121,7 +102,7 @@ def _union_near(uf: _UnionFind, values: pd.Series, threshold: int) -> None:
     reps = _union_equal(uf, values)  # identical hashes: distance 0
     listed = values.tolist()
     hashes = np.array([int(listed[r], 16) for r in reps], dtype=np.uint64)
-    for a, b, _ in near_pairs(hashes, threshold):
+    for a, b, _ in near_pairs(hashes, threshold):  # multi-index hashing: same pairs as every pair
         uf.union(reps[int(a)], reps[int(b)])
 
 

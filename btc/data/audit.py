@@ -7,8 +7,8 @@
   the pairs of comparing every pair, without its n² cost). When the manifest also keeps the
   fingerprints of the original files (`orig_sha256`, `orig_phash`, written by `prepare kaggle`),
   a pair also counts when the originals match: the crop of two copies of one scan with different
-  margins can differ, the originals do not. A near group is a component holding at least two *different* images (a
-  component of identical images is already an exact group).
+  margins can differ, the originals do not. A near group is a component holding at least two
+  *different* images (a component of identical images is already an exact group).
 - **Leakage**: a group is *cross-split* when its images sit in more than one of train/test,
   *cross-class* when they carry more than one label, *cross-fold* when they fall in more than one
   official fold. Patients: ids shared across splits (or folds), and ids that differ only by a

@@ -67,17 +67,30 @@ def seeded_predictions(paths: list[str], targets: np.ndarray, classes: list[str]
     return Predictions.from_probs(paths, targets, probs, classes)
 
 
+def provenance_block(seed: int = 0, deviations: tuple[str, ...] = (), **weights) -> dict:
+    """config.yaml's provenance as btc.engine writes it; no deviations: the paper's protocol."""
+    return {"initial_weights": weights or {"source": "random"},
+            "dataset": {"manifest_sha256": "ab" * 32, "source": "phantom", "crop": "none", "size": 64},
+            "protocol": "manifest split column 'split'", "device": "cpu: x86_64",
+            "versions": {"btc": "0.2.0"}, "seed": seed, "deviations": list(deviations)}
+
+
 def write_run(folder: RunFolder, *, model: str, classes: list[str], seed: int, task: str = "tumor_type",
               paths: list[str] | None = None, targets: np.ndarray | None = None, epochs: int = 3,
-              protocol: str = "manifest split column 'split'", **config) -> RunFolder:
-    """A finished run folder: config, history, predictions and their metrics."""
+              protocol: str = "manifest split column 'split'", provenance: dict | None | bool = True,
+              **config) -> RunFolder:
+    """A finished run folder: config, history, predictions and their metrics. `provenance`: the
+    config's provenance block (True: one following the paper's protocol; None: none, btc < 0.2)."""
     if paths is None:
         paths, targets = images(classes)
     predictions = seeded_predictions(paths, targets, classes, seed)
+    if provenance is True:
+        provenance = provenance_block(seed)
     folder.write_config({"model": model, "recipe": "paper002", "task": task, "epochs": epochs, "image_size": 64,
                          "batch_size": 16, "lr": 1e-3, "optimizer": "adam", "seed": seed, "device": "cpu",
                          "data": "/data/phantom", "dataset": "phantom", "classes": classes,
-                         "device_name": "cpu: x86_64", "btc_version": "0.2.0", "protocol": protocol, **config})
+                         "device_name": "cpu: x86_64", "btc_version": "0.2.0", "protocol": protocol, **config,
+                         **({"provenance": provenance} if provenance is not None else {})})
     folder.write_history([{"epoch": e, "lr": 1e-3, "train_loss": 1.0 / e, "train_accuracy": 0.5 + 0.1 * e,
                            "val_loss": None, "val_accuracy": None, "seconds": 1.0} for e in range(1, epochs + 1)])
     folder.write_predictions(predictions)

@@ -2,8 +2,9 @@
 McNemar comparisons of paired runs, and the runs' plots.
 
 Each run or CV folder is read once (`btc/report/runs.py`); a paper's tables come from
-`btc/report/tables.py`, the provenance rows from `btc/report/provenance.py`, and the missing
-plots of every run are drawn into its folder (`btc/report/plots.py`) when the format shows them.
+`btc/report/tables.py` (a row whose run departs from the paper's protocol numbered as a footnote
+of its table), the provenance rows from `btc/report/provenance.py`, and the missing plots of
+every run are drawn into its folder (`btc/report/plots.py`) when the format shows them.
 `btc/report/render.py` turns the `Report` into text; `btc/commands/report.py` prints or writes it.
 """
 
@@ -18,7 +19,7 @@ from btc.report.plots import missing_plots, present_plots, write_plots
 from btc.report.provenance import provenance
 from btc.report.runs import Run, read_runs
 from btc.report.stats import mcnemar
-from btc.report.tables import BUILDERS, TITLES, generic_table, normalize_paper
+from btc.report.tables import BUILDERS, TITLES, generic_table, normalize_paper, number_footnotes
 
 
 def compare_runs(runs: list[Run]) -> list[Comparison]:
@@ -59,6 +60,8 @@ def build_report(paths: list[Path], paper: str | None = None, plots: bool = True
         title = "btc report: comparison of runs"
     else:
         tables, left = BUILDERS[paper](runs)
+        for table in tables:
+            number_footnotes(table)
         title = f"btc report: {TITLES[paper]}"
         for run in left:
             notes.append(f"{run.name} ({run.model or '?'}, task {run.task or '?'}, {run.kind}) is in none of paper "

@@ -3,6 +3,10 @@
 `btc/report/build.py` fills a `Report` from run folders (the paper tables come from
 `btc/report/tables.py`); `btc/report/render.py` turns it into Markdown, LaTeX, CSV or HTML.
 Values are in display units: rates in percent, kappa / AUC / loss as plain numbers.
+Every row of a paper table that a run filled carries that run's `Conformity` with the paper's
+protocol (from its provenance, DESIGN.md Provenance): a row that did not follow it, or whose
+provenance is unknown, gets a numbered footnote of its table (`Table.footnotes`), so no Δ reads
+as a reproduction when it is not one (issue 14).
 """
 
 from __future__ import annotations
@@ -37,11 +41,41 @@ class Cell:
         return self.value is None and self.paper is None and not self.status
 
 
+UNKNOWN_PROVENANCE = "provenance unknown (written by btc < 0.2)"
+
+
+@dataclass(frozen=True)
+class Conformity:
+    """Whether the run behind a row followed its paper's protocol."""
+
+    deviations: tuple[str, ...] | None  # (): the paper's protocol; None: provenance unknown
+
+    @property
+    def follows(self) -> bool:
+        return self.deviations == ()
+
+    @property
+    def label(self) -> str:
+        """A short verdict for a table column."""
+        if self.deviations is None:
+            return "provenance unknown"
+        return "paper's protocol" if self.follows else "not the paper's protocol"
+
+    @property
+    def note(self) -> str:
+        """The footnote of a row that is not known to follow the protocol ("" when it does)."""
+        if self.deviations is None:
+            return f"{UNKNOWN_PROVENANCE}: not known to follow the paper's protocol"
+        return "" if self.follows else "not the paper's protocol: " + "; ".join(self.deviations)
+
+
 @dataclass
 class Row:
     labels: list[str]
     cells: list[Cell]
     run: str = ""                       # the run that filled the row
+    conformity: Conformity | None = None    # None: no run filled the row
+    mark: int = 0                       # the number of its table's footnote (0: none)
 
 
 @dataclass
@@ -53,6 +87,12 @@ class Table:
     columns: list[str]
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    footnotes: list[str] = field(default_factory=list)   # footnote k is footnotes[k - 1]
+
+    @property
+    def compared(self) -> bool:
+        """Whether the table sets btc's values against published ones (a paper table)."""
+        return any(c.compare for row in self.rows for c in row.cells)
 
 
 @dataclass

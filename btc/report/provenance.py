@@ -1,12 +1,62 @@
-"""What produced a reported run: data, split protocol, device, seed, btc version, epochs, size.
+"""What produced a reported run: data, split protocol, device, seed, btc version, epochs, size,
+initial weights, dataset fingerprint and the deviations from the paper's protocol.
 
 One row per run in every report (DESIGN.md, Data contracts: Provenance), read from the run's
 `config.yaml` (a CV: every finished fold's, distinct values joined) and its test predictions.
+The weights, fingerprint and deviations come from the `provenance` block btc ≥ 0.2 writes
+(issue 14); a run without one says so.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+from btc.report.model import UNKNOWN_PROVENANCE
 from btc.report.runs import Run
+
+HASH_PREFIX = 12  # hex digits of a sha256 shown
+
+
+def weights_text(weights: dict[str, Any]) -> str:
+    """Initial weights: source, file, first hex of their sha256 and whether it is the published hash."""
+    source = str(weights.get("source", "random"))
+    if source == "random":
+        return "random initialisation"
+    parts = [source]
+    if weights.get("file") and source != "file":
+        parts.append(Path(str(weights["file"])).name)
+    elif weights.get("file"):
+        parts = [f"file {weights['file']}"]
+    digest = str(weights.get("sha256") or "")
+    if digest:
+        parts.append(f"sha256 {digest[:HASH_PREFIX]}")
+    parts.append("verified" if weights.get("verified") else "not verified against the published hash")
+    return ", ".join(parts)
+
+
+def dataset_text(dataset: dict[str, Any]) -> str:
+    """Dataset fingerprint: manifest sha256 prefix, source, crop and size."""
+    digest = str(dataset.get("manifest_sha256") or "")
+    parts = [f"manifest sha256 {digest[:HASH_PREFIX]}" if digest else "no manifest hash"]
+    if dataset.get("source"):
+        parts.append(str(dataset["source"]))
+    parts.append(f"crop {dataset.get('crop') or 'unknown'}")
+    parts.append(f"size {dataset.get('size') if dataset.get('size') is not None else 'unknown'}")
+    return ", ".join(parts)
+
+
+def deviations_text(run: Run) -> str:
+    found = run.deviations
+    if found is None:
+        return UNKNOWN_PROVENANCE
+    return "none: the paper's protocol" if not found else "; ".join(found)
+
+
+def _from_provenance(run: Run, key: str, text) -> str:
+    """A provenance field over the run's folds, distinct texts joined ("unknown" without provenance)."""
+    values = [text(p.get(key) or {}) if p is not None else UNKNOWN_PROVENANCE for p in run.provenances]
+    return "; ".join(dict.fromkeys(values))
 
 
 def protocol_text(run: Run) -> str:
@@ -46,6 +96,9 @@ def provenance(run: Run) -> dict[str, str]:
         "btc version": _distinct(run, "btc_version"),
         "epochs": _distinct(run, "epochs"),
         "image size": _distinct(run, "image_size"),
+        "initial weights": _from_provenance(run, "initial_weights", weights_text),
+        "dataset fingerprint": _from_provenance(run, "dataset", dataset_text),
+        "deviations from the paper's protocol": deviations_text(run),
         "test images": str(n),
         "accuracy (95 % CI)": ("–" if not n else
                                f"{run.pooled_accuracy * 100:.2f} [{low * 100:.2f}, {high * 100:.2f}]"

@@ -2,7 +2,10 @@
 
 Markdown links the run folders' PNG plots (relative to the output file when there is one); HTML is
 self-contained, with the plots embedded as base64 PNGs; CSV has one line per value cell:
-`table, row, column, btc, btc_std, ci_low, ci_high, paper, diff, status, run` in display units.
+`table, row, column, btc, btc_std, ci_low, ci_high, paper, diff, status, run, protocol` in display
+units. In a paper table every row a run filled says in a Protocol column whether that run followed
+the paper's protocol; the numbers of a run that did not (or whose provenance is unknown) carry a
+numbered footnote mark, its deviations listed under the table (CSV: in the `protocol` column).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from btc import __version__
 from btc.errors import BtcError
-from btc.report.model import Cell, Report, Table
+from btc.report.model import Cell, Report, Row, Table
 from btc.runfolder import CONFUSION_PNG, CURVES_PNG, ROC_PNG
 
 PLOT_TITLES = {CONFUSION_PNG: "confusion matrix", CURVES_PNG: "learning curves", ROC_PNG: "ROC curves"}
@@ -28,7 +31,34 @@ CELL_FORMAT = ("Cell format: btc's value [± std over CV folds] [95 % bootstrap 
                "accuracy only] (paper: the published value, Δ: btc − paper). Rates are percentages "
                "with two decimals (Δ in percentage points); kappa (4 decimals) and loss (5) are plain numbers. "
                "\"no run\": no run given for that row (btc's value is never filled in); "
-               "\"–\": not published / not available.")
+               "\"–\": not published / not available. Protocol: whether the run followed the paper's protocol "
+               "(its provenance); a value marked with a footnote number is not a reproduction of the paper: "
+               "the footnote lists how the run departs from the paper's protocol.")
+
+PROTOCOL_COLUMN = "Protocol"
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def superscript(number: int) -> str:
+    """A footnote mark in Unicode superscript digits ("" for 0: no footnote)."""
+    return str(number).translate(_SUPERSCRIPT) if number else ""
+
+
+def protocol_label(row: Row) -> str:
+    """A paper table's Protocol column: the row's verdict ("" for a row no run filled)."""
+    return row.conformity.label if row.conformity is not None else ""
+
+
+def protocol_csv(row: Row) -> str:
+    """The protocol column of CSV: "paper's protocol" or the footnote in full."""
+    if row.conformity is None:
+        return ""
+    return row.conformity.note or row.conformity.label
+
+
+def _marked(cell: Cell, mark: int) -> int:
+    """The footnote mark a cell's number carries (only a value compared with a published one)."""
+    return mark if cell.compare and cell.value is not None else 0
 
 
 # --------------------------------------------------------------------------- numbers
@@ -76,11 +106,15 @@ def paper_text(cell: Cell, minus: str = MINUS, with_word: bool = True) -> str:
     return f"({word}{published}, Δ {fmt_diff(cell.diff, cell.kind, minus)})"
 
 
-def cell_text(cell: Cell) -> str:
-    """Plain one-line text of a cell (Markdown): `97.41 [96.40–98.30] (paper 97.41, Δ 0.00)`."""
+def cell_text(cell: Cell, mark: int = 0) -> str:
+    """Plain one-line text of a cell (Markdown): `97.41 [96.40–98.30] ¹ (paper 97.41, Δ 0.00)`."""
     if cell.empty:
         return ""
-    return " ".join(t for t in (btc_text(cell), paper_text(cell)) if t)
+    return " ".join(t for t in (btc_text(cell), superscript(_marked(cell, mark)), paper_text(cell)) if t)
+
+
+def _header(table: Table) -> list[str]:
+    return table.label_columns + table.columns + ([PROTOCOL_COLUMN] if table.compared else [])
 
 
 def _display_labels(table: Table) -> list[list[str]]:
@@ -157,10 +191,14 @@ def render_md(report: Report, out: Path | None = None) -> str:
         lines += [f"## {table.title}", ""]
         if table.source:
             lines += [f"Published: {table.source}.", ""]
-        rows = [labels + [cell_text(c) for c in row.cells]
+        rows = [labels + [cell_text(c, row.mark) for c in row.cells]
+                + ([" ".join(t for t in (protocol_label(row), superscript(row.mark)) if t)] if table.compared else [])
                 for labels, row in zip(_display_labels(table), table.rows, strict=True)]
-        lines += _md_table(table.label_columns + table.columns, rows, len(table.label_columns))
-        lines += [""] + [f"- {n}" for n in table.notes] + ([""] if table.notes else [])
+        lines += _md_table(_header(table), rows, len(table.label_columns))
+        lines += [""]
+        for k, note in enumerate(table.footnotes, 1):
+            lines += [f"{superscript(k)} {_md_escape(note)}", ""]
+        lines += [f"- {n}" for n in table.notes] + ([""] if table.notes else [])
     lines += ["## Runs: data, protocol, device", ""]
     prov = report.provenance
     lines += _md_table(list(prov[0]), [list(p.values()) for p in prov], len(prov[0])) + [""]
@@ -191,13 +229,17 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def _tex_cell(cell: Cell) -> str:
+def _tex_mark(mark: int) -> str:
+    return rf"\textsuperscript{{{mark}}}" if mark else ""
+
+
+def _tex_cell(cell: Cell, mark: int = 0) -> str:
     if cell.empty:
         return ""
-    parts = [btc_text(cell, dash="–")]
+    text = tex_escape(btc_text(cell, dash="–")) + _tex_mark(_marked(cell, mark))
     if cell.compare:
-        parts.append(paper_text(cell, minus=MINUS, with_word=False))
-    return tex_escape(" ".join(p for p in parts if p))
+        text = " ".join(p for p in (text, tex_escape(paper_text(cell, minus=MINUS, with_word=False))) if p)
+    return text
 
 
 def _tex_tabular(header: list[str], rows: list[list[str]], n_left: int, escaped: bool = False) -> list[str]:
@@ -215,13 +257,16 @@ def render_tex(report: Report, out: Path | None = None) -> str:
     lines += ["% " + line for line in _intro(report)] + [""]
     for table in report.tables:
         caption = table.title + (f" (published: {table.source})" if table.source else "")
-        rows = [[tex_escape(x) for x in labels] + [_tex_cell(c) for c in row.cells]
+        rows = [[tex_escape(x) for x in labels] + [_tex_cell(c, row.mark) for c in row.cells]
+                + ([tex_escape(protocol_label(row)) + _tex_mark(row.mark)] if table.compared else [])
                 for labels, row in zip(_display_labels(table), table.rows, strict=True)]
         lines += [r"\begin{table}[ht]", r"\centering", r"\footnotesize", rf"\caption{{{tex_escape(caption)}}}",
                   rf"\label{{tab:btc-{table.key}}}"]
-        lines += _tex_tabular(table.label_columns + table.columns, rows, len(table.label_columns), escaped=True)
-        if table.notes:
-            lines += [r"\par\smallskip", r"\parbox{\linewidth}{\scriptsize " + tex_escape(" ".join(table.notes)) + "}"]
+        lines += _tex_tabular(_header(table), rows, len(table.label_columns), escaped=True)
+        footnotes = [_tex_mark(k) + tex_escape(f" {n}") for k, n in enumerate(table.footnotes, 1)]
+        if footnotes or table.notes:
+            text = r" \\ ".join(footnotes + ([tex_escape(" ".join(table.notes))] if table.notes else []))
+            lines += [r"\par\smallskip", r"\parbox{\linewidth}{\scriptsize " + text + "}"]
         lines += [r"\end{table}", ""]
     prov = report.provenance
     keys = list(prov[0])
@@ -240,7 +285,8 @@ def render_tex(report: Report, out: Path | None = None) -> str:
 # --------------------------------------------------------------------------- CSV
 
 
-CSV_HEADER = ["table", "row", "column", "btc", "btc_std", "ci_low", "ci_high", "paper", "diff", "status", "run"]
+CSV_HEADER = ["table", "row", "column", "btc", "btc_std", "ci_low", "ci_high", "paper", "diff", "status", "run",
+              "protocol"]
 
 
 def _num(value: float | None) -> str:
@@ -263,15 +309,16 @@ def render_csv(report: Report, out: Path | None = None) -> str:
                 label = labels[0] if cell.span else " / ".join(labels)
                 writer.writerow([table.key, label, name, _num(cell.value), _num(cell.std),
                                  _num(cell.ci[0]) if cell.ci else "", _num(cell.ci[1]) if cell.ci else "",
-                                 _num(cell.paper), _num(cell.diff), cell.status, row.run])
+                                 _num(cell.paper), _num(cell.diff), cell.status, row.run,
+                                 protocol_csv(row) if table.compared else ""])
     for row in report.provenance:
         for key, value in row.items():
             if key != "run":
-                writer.writerow(["provenance", row["run"], key, value, "", "", "", "", "", "", row["run"]])
+                writer.writerow(["provenance", row["run"], key, value, "", "", "", "", "", "", row["run"], ""])
     for c in report.comparisons:
         r = c.result
         writer.writerow(["mcnemar", f"{c.a} vs {c.b}", "p_value", _num(r.p_value) if r else "", "", "", "", "", "",
-                         "" if r else (c.reason or "not paired"), ""])
+                         "" if r else (c.reason or "not paired"), "", ""])
     return buffer.getvalue()
 
 
@@ -286,18 +333,24 @@ th { border-bottom: 2px solid #444; text-align: left; }
 td.num { text-align: right; white-space: nowrap; }
 .paper { color: #666; font-size: 0.85em; }
 .missing { color: #b00; font-style: italic; }
+.footnote { color: #b00; font-size: 0.85em; margin: 0.2em 0; }
 .notes { color: #444; font-size: 0.85em; }
 figure { display: inline-block; margin: 0.5em; }
 figure img { max-width: 560px; border: 1px solid #eee; }
 """
 
 
-def _html_cell(cell: Cell) -> str:
+def _html_mark(mark: int) -> str:
+    return f"<sup>{mark}</sup>" if mark else ""
+
+
+def _html_cell(cell: Cell, mark: int = 0) -> str:
     if cell.empty:
         return '<td class="num"></td>'
     main = html.escape(btc_text(cell))
     if cell.value is None:
         main = f'<span class="missing">{main}</span>'
+    main += _html_mark(_marked(cell, mark))
     side = paper_text(cell)
     side = f'<br><span class="paper">{html.escape(side)}</span>' if side else ""
     return f'<td class="num">{main}{side}</td>'
@@ -319,9 +372,11 @@ def render_html(report: Report, out: Path | None = None) -> str:
         body.append(f"<h2>{html.escape(table.title)}</h2>")
         if table.source:
             body.append(f'<p class="notes">Published: {html.escape(table.source)}.</p>')
-        rows = [[_td(x) for x in labels] + [_html_cell(c) for c in row.cells]
+        rows = [[_td(x) for x in labels] + [_html_cell(c, row.mark) for c in row.cells]
+                + ([f"<td>{html.escape(protocol_label(row))}{_html_mark(row.mark)}</td>"] if table.compared else [])
                 for labels, row in zip(_display_labels(table), table.rows, strict=True)]
-        body += _html_table(table.label_columns + table.columns, rows)
+        body += _html_table(_header(table), rows)
+        body += [f'<p class="footnote"><sup>{k}</sup> {html.escape(n)}</p>' for k, n in enumerate(table.footnotes, 1)]
         if table.notes:
             body.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
     prov = report.provenance

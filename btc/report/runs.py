@@ -4,7 +4,9 @@ A run folder (`btc train`) becomes a `Run` holding its config, metrics and test 
 CV folder (`btc cv`) becomes a `Run` whose metrics are the mean over its finished folds (and
 `std` their standard deviation, from `cv.json`), whose predictions are the folds' out-of-fold
 test predictions pooled, and whose `folds` are the finished folds, each a `Run` of its own
-(fold k = 1…K, as paper 003's Table 4 numbers them). This module is the one place the report
+(fold k = 1…K, as paper 003's Table 4 numbers them). A run's `deviations` from its paper's
+protocol are those its `config.yaml` provenance records (a CV: every fold's, distinct ones joined;
+None for a run btc < 0.2 wrote, which records none). This module is the one place the report
 parses a CV folder; it reads files only through `btc.runfolder` (which also migrates a btc 0.1
 CV folder, folds 0…K−1, to folds 1…K).
 """
@@ -75,6 +77,25 @@ class Run:
     @property
     def configs(self) -> list[dict[str, Any]]:
         return [m.config for m in self.members]
+
+    @property
+    def provenances(self) -> list[dict[str, Any] | None]:
+        """Each member's provenance block of config.yaml (None: written by btc < 0.2)."""
+        return [m.config.get("provenance") if isinstance(m.config.get("provenance"), dict) else None
+                for m in self.members]
+
+    @property
+    def deviations(self) -> list[str] | None:
+        """How the run departs from its paper's protocol, distinct over its folds: [] it followed
+        the protocol; None its provenance is unknown (btc < 0.2). A CV fold without provenance next
+        to folds with one is itself listed as a deviation (not known to follow the protocol)."""
+        known = [(m, p) for m, p in zip(self.members, self.provenances, strict=True) if p is not None]
+        if not known:
+            return None
+        found = [str(d) for _, p in known for d in (p.get("deviations") or [])]
+        found += [f"provenance of {m.name} unknown (written by btc < 0.2)"
+                  for m, p in zip(self.members, self.provenances, strict=True) if p is None]
+        return list(dict.fromkeys(found))
 
     @property
     def correct(self) -> np.ndarray:

@@ -11,7 +11,10 @@ Runs (`btc/report/runs.py`) are mapped to the rows of a paper's tables by `confi
 
 Every cell holds btc's value, the published one (`btc/report/papers.py`) and their difference;
 a row no run maps to keeps the published values and says "no run" — btc's side is never
-filled in. Without a paper, `generic_table` compares the runs on the summary metrics.
+filled in. A row a run filled also says whether that run followed the paper's protocol (its
+provenance's deviations, `run_row`); `number_footnotes` numbers those that did not (or cannot
+tell) as footnotes of the table. Without a paper, `generic_table` compares the runs on the
+summary metrics.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 
 from btc.errors import BtcError
 from btc.report import papers as P
-from btc.report.model import Cell, Row, Table
+from btc.report.model import Cell, Conformity, Row, Table
 from btc.report.runs import Run
 from btc.runfolder import HISTORY, SUMMARY_METRICS, fold_name, metric_value
 
@@ -50,6 +53,30 @@ def run_cell(run: Run | None, keys: tuple[str, ...], paper: float | None, *, kin
     if with_ci and value is not None and not np.isnan(run.ci[0]):
         ci = (run.ci[0] * 100.0, run.ci[1] * 100.0)
     return Cell(value=value, std=std, ci=ci, paper=paper, kind=kind, status=status, compare=compare, span=span)
+
+
+def run_row(labels: list[str], cells: list[Cell], run: Run | None, name: str | None = None) -> Row:
+    """A paper table's row filled by `run` (None: no run), with its conformity to the paper's
+    protocol; `name`: the run to name instead of `run`'s (a CV fold's row names its CV)."""
+    if run is None:
+        return Row(labels, cells)
+    deviations = run.deviations
+    conformity = Conformity(None if deviations is None else tuple(deviations))
+    return Row(labels, cells, name if name is not None else run.name, conformity)
+
+
+def number_footnotes(table: Table) -> None:
+    """Give every row not known to follow the paper's protocol the number of its footnote
+    (rows with the same deviations share one), numbered 1, 2, … down the table."""
+    table.footnotes = []
+    for row in table.rows:
+        note = row.conformity.note if row.conformity is not None else ""
+        if not note:
+            row.mark = 0
+            continue
+        if note not in table.footnotes:
+            table.footnotes.append(note)
+        row.mark = table.footnotes.index(note) + 1
 
 
 def _model_label(model: str) -> str:
@@ -103,7 +130,7 @@ def tables_001(runs: list[Run]) -> tuple[list[Table], list[Run]]:
             for c in columns:
                 keys = ("accuracy",) if c == "accuracy" else ("per_class", positive, c)
                 cells.append(run_cell(run, keys, P.to_percent(published[c], unit), with_ci=c == "accuracy"))
-            table.rows.append(Row([_model_label(model), run.name if run else ""], cells, run.name if run else ""))
+            table.rows.append(run_row([_model_label(model), run.name if run else ""], cells, run))
         table.notes.append(f"Recall, specificity, precision and F1 are those of the positive class "
                            f"('{t['positive']}'); the paper reports ten-fold means, a CV folder shows mean ± std.")
         tables.append(table)
@@ -124,7 +151,7 @@ def _per_class_rows(table: Table, model: str, run: Run | None, classes: tuple[st
         if extra is not None:
             cells += extra if i == 0 else [Cell(compare=True) for _ in extra]
         labels = [_model_label(model), run.name if run else "", P.CLASS_LABELS.get(cls, cls)]
-        table.rows.append(Row(labels, cells, run.name if run else ""))
+        table.rows.append(run_row(labels, cells, run))
 
 
 def tables_002(runs: list[Run]) -> tuple[list[Table], list[Run]]:
@@ -163,9 +190,9 @@ def tables_003(runs: list[Run]) -> tuple[list[Table], list[Run]]:
         if run is not None:
             used.add(id(run))
         pub = t2["rows"][model]
-        table.rows.append(Row([str(pub["model"]), _model_label(model), run.name if run else ""],
-                              [run_cell(run, ("accuracy",), P.to_percent(pub["accuracy"], unit), with_ci=True)],
-                              run.name if run else ""))
+        table.rows.append(run_row([str(pub["model"]), _model_label(model), run.name if run else ""],
+                                  [run_cell(run, ("accuracy",), P.to_percent(pub["accuracy"], unit), with_ci=True)],
+                                  run))
     table.notes.append("A: Inception-v2 downsampling, B: multi-scale input, C: SE attention (resnet34_a, _b, _c; "
                        "resnet34_improved has all three).")
     tables.append(table)
@@ -196,11 +223,11 @@ def tables_003(runs: list[Run]) -> tuple[list[Table], list[Run]]:
         if fold_run is None and cv is not None:
             for cell in cells:
                 cell.status = "no fold"
-        table.rows.append(Row([str(k), f"{cv.name}/{fold_run.name}" if fold_run else ""], cells,
-                              cv.name if fold_run else ""))
-    table.rows.append(Row(["Average", cv.name if cv else ""],
-                          [run_cell(cv, _macro_keys(c), P.to_percent(t4["average"][c], unit), with_ci=c == "accuracy")
-                           for c in t4["columns"]], cv.name if cv else ""))
+        table.rows.append(run_row([str(k), f"{cv.name}/{fold_run.name}" if fold_run else ""], cells, fold_run,
+                                  name=cv.name if cv else None))
+    table.rows.append(run_row(["Average", cv.name if cv else ""],
+                              [run_cell(cv, _macro_keys(c), P.to_percent(t4["average"][c], unit), with_ci=c == "accuracy")
+                               for c in t4["columns"]], cv))
     first, last = min(t4["folds"]), max(t4["folds"])
     table.notes.append(f"Needs a CV folder of resnet34_improved; paper fold k is btc's fold k ({fold_name(first)} … "
                        f"{fold_name(last)}). Precision, recall, specificity and F1 are macro averages.")
@@ -219,9 +246,9 @@ def tables_003(runs: list[Run]) -> tuple[list[Table], list[Run]]:
             used.add(id(run))
         pub = t5["rows"][model]
         label = t5["labels"].get(model, _model_label(model))
-        table.rows.append(Row([label, run.name if run else ""],
-                              [run_cell(run, _macro_keys(c), P.to_percent(pub[c], unit), with_ci=c == "accuracy")
-                               for c in t5["columns"]], run.name if run else ""))
+        table.rows.append(run_row([label, run.name if run else ""],
+                                  [run_cell(run, _macro_keys(c), P.to_percent(pub[c], unit), with_ci=c == "accuracy")
+                                   for c in t5["columns"]], run))
     table.notes.append("Precision, recall, specificity and F1 are macro averages.")
     tables.append(table)
     return tables, [r for r in runs if id(r) not in used]
@@ -274,7 +301,7 @@ def tables_004(runs: list[Run]) -> tuple[list[Table], list[Run]]:
                 cells.append(Cell(paper=published, kind=kind, status="no history"))
             else:
                 cells.append(Cell(value=_scale(last[metric], kind), paper=published, kind=kind))
-        table.rows.append(Row([pub["label"], run.name if run else ""], cells, run.name if run else ""))
+        table.rows.append(run_row([pub["label"], run.name if run else ""], cells, run))
         if run is not None and run.config.get("lr") not in (None, pub["lr"]):
             table.notes.append(f"{run.name}: lr {run.config['lr']:g}, the paper's is {pub['lr']:g}.")
     table.notes.append("Rows: resnet18_transfer runs by optimiser (recipes paper004: SGD, paper004-nadam). Test loss: mean "

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -242,3 +244,256 @@ def test_old_dataset_left_by_a_killed_swap_is_removed_only_if_recorded(tmp_path,
     code, _, err = run_cli(prepare_args("folder", tmp_path, out) + ["--size", 40], capsys)
     assert code == 0, err
     assert not left[0].exists() and lookalike.is_dir()
+
+
+# --------------------------------------------------------------------------- 2. validation at the door
+
+
+def bomb_png(path: Path, side: int = 20000) -> Path:
+    """A valid grayscale PNG of side×side black pixels: 388 KB on disk, 400 MB decoded.
+
+    Written by hand, the deflate stream fed one row at a time, so making it costs no memory.
+    """
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = bytes(side + 1)  # filter byte 0, then the row's pixels
+    idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory) -> Path:
+    return bomb_png(tmp_path_factory.mktemp("bomb") / "bomb.png")
+
+
+BOMB_REASON = ("20000×20000 pixels (400 megapixels) is over btc's limit of 100 megapixels; "
+               "if the image is genuine, raise the limit with BTC_MAX_PIXELS=400000000")
+
+
+def test_pixel_bomb_is_skipped_by_prepare_from_its_header(bomb, tmp_path, capsys):
+    src = class_tree(tmp_path / "src")
+    shutil.copy(bomb, src / "glioma" / "bomb.png")
+    out = tmp_path / "out"
+    code, _, err = run_cli(["prepare", "folder", src, out, "-j", 1], capsys)
+    assert code == 0, err
+    assert [ln for ln in err.splitlines() if "bomb" in ln] == [f"skipped glioma/bomb.png: {BOMB_REASON}"]
+    ds = load_dataset(out)
+    assert len(ds.manifest) == 4 and {"path": "glioma/bomb.png", "reason": BOMB_REASON} in ds.info["skipped"]
+    assert bomb.stat().st_size < 400_000 and (src / "glioma" / "bomb.png").read_bytes() == bomb.read_bytes()
+
+
+def test_pixel_limit_is_configurable(bomb, tmp_path, capsys, monkeypatch):
+    src = class_tree(tmp_path / "src")  # 48×48 images: 2304 pixels each
+    monkeypatch.setenv("BTC_MAX_PIXELS", "2000")
+    code, _, err = run_cli(["prepare", "folder", src, tmp_path / "out", "-j", 1], capsys)
+    assert code == 1 and "no usable images" in err
+    assert ("skipped glioma/glioma_0.png: 48×48 pixels (0.002304 megapixels) is over btc's limit of "
+            "0.002 megapixels; if the image is genuine, raise the limit with BTC_MAX_PIXELS=2304") in err
+    monkeypatch.setenv("BTC_MAX_PIXELS", "lots")
+    code, _, err = run_cli(["prepare", "folder", src, tmp_path / "out", "-j", 1], capsys)
+    line = one_line_error(code, err)
+    assert "BTC_MAX_PIXELS=lots: must be a whole number ≥ 1 (default 100000000); fix or unset BTC_MAX_PIXELS" in line
+    assert not (tmp_path / "out").exists()
+
+
+MEMORY_PROBE = """
+import resource, sys
+from btc.cli import main
+from btc.data.images import ImageReadError, read_image
+
+what, *args = sys.argv[1:]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if what == "read":  # the reader btc predict and training use
+    try:
+        read_image(args[0])
+    except ImageReadError as e:
+        print("refused:", e, file=sys.stderr)
+else:
+    try:
+        main(args)
+    except SystemExit as e:
+        assert not e.code, e.code
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+@pytest.mark.parametrize("what", ["prepare", "read"])
+def test_pixel_bomb_costs_no_memory(what, bomb, tmp_path):
+    """Peak memory grows by less than 200 MB (decoding the bomb would take 400 MB, 765 MB peak)."""
+    import subprocess
+    import sys
+
+    src = class_tree(tmp_path / "src")
+    shutil.copy(bomb, src / "glioma" / "bomb.png")
+    args = ([what, str(src / "glioma" / "bomb.png")] if what == "read" else
+            ["prepare", "prepare", "folder", str(src), str(tmp_path / "out"), "-j", "1", "-q"])
+    env = {k: v for k, v in os.environ.items() if k != "BTC_MAX_PIXELS"}
+    done = subprocess.run([sys.executable, "-c", MEMORY_PROBE, *args], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    grew_mb = int(done.stdout.split()[-1])
+    assert grew_mb < 200, f"peak RSS grew by {grew_mb} MB"
+    if what == "read":
+        assert "over btc's limit of 100 megapixels" in done.stderr
+    else:
+        assert "wrote 4 images" in done.stdout and "1 skipped" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_run(phantom_dir, tmp_path_factory) -> Path:
+    """A small CNN trained one epoch on the phantom set: a real checkpoint for btc predict."""
+    from btc.cli import main
+
+    run = tmp_path_factory.mktemp("run") / "run"
+    try:
+        main(["train", "--data", str(phantom_dir), "--model", "small_cnn", "--epochs", "1", "--image-size", "32",
+              "--batch-size", "16", "--no-pretrained", "--device", "cpu", "-q", "--out", str(run)])
+    except SystemExit as e:
+        assert not e.code, e.code
+    return run
+
+
+def test_pixel_bomb_is_skipped_by_predict(tiny_run, phantom_dir, bomb, tmp_path, capsys):
+    from btc.runfolder import BEST
+
+    good = phantom_dir / load_dataset(phantom_dir).manifest["path"].iloc[0]
+    code, stdout, err = run_cli(["predict", tiny_run / BEST, good, bomb, "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert err.splitlines() == [f"skipped {bomb}: {BOMB_REASON}"]
+    assert good.name in stdout and "bomb.png" not in stdout
+
+
+def test_symlink_out_of_the_dataset_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_cli(prepare_args("folder", tmp_path, out), capsys)[0] == 0
+    outside = png(tmp_path / "elsewhere" / "private.png", noise(99))
+    image = out / "images" / "glioma" / "glioma_0.png"
+    image.unlink()
+    image.symlink_to(outside)
+    for command in (["audit", out], ["train", "--data", out, "--model", "small_cnn", "--epochs", 1,
+                                     "--device", "cpu", "--no-pretrained", "--out", tmp_path / "run"]):
+        code, _, err = run_cli(command, capsys)
+        line = one_line_error(code, err)
+        assert f"{out / 'manifest.csv'} row 1, column 'path': images/glioma/glioma_0.png leads to {outside}" in line
+        assert "outside the dataset (a symlink); put the file itself in the dataset, or prepare it again" in line
+    assert outside.read_bytes() == cv2.imencode(".png", noise(99))[1].tobytes() and image.is_symlink()
+
+
+@pytest.mark.parametrize(("folds", "problem"), [
+    ([1, 2], "cvind has 2 folds but the files go up to 3.mat (too short for these files)"),
+    ([1, 99, 2], "cvind[1] (the fold of 2.mat) is 99, not a fold 1–5"),
+    ([1, 2, float("nan")], "cvind[2] (the fold of 3.mat) is nan, not a fold 1–5"),
+    ([1, -np.inf, 2], "cvind[1] (the fold of 2.mat) is -inf, not a fold 1–5"),
+    ([1, 2.5, 3], "cvind[1] (the fold of 2.mat) is 2.5, not a fold 1–5"),
+])
+def test_cvind_is_checked_against_the_files(folds, problem, tmp_path, capsys):
+    src = figshare_tree(tmp_path / "src")
+    write_cvind(src / "cvind.mat", folds)
+    before = snapshot(tmp_path)
+    code, _, err = run_cli(["prepare", "figshare", src, tmp_path / "out", "-j", 1], capsys)
+    line = one_line_error(code, err)
+    assert line == (f"error: {src / 'cvind.mat'}: {problem}; use the dataset's own cvind.mat, or move it out "
+                    f"of {src} to prepare without the official folds")
+    assert snapshot(tmp_path) == before  # nothing written, nothing removed
+
+
+def test_nan_and_inf_labels_are_skipped_per_file(tmp_path, capsys):
+    src = figshare_tree(tmp_path / "src")
+    write_mat(src / "4.mat", slice_image(4), float("nan"), "MR0004")
+    write_mat(src / "5.mat", slice_image(5), float("inf"), "MR0005")
+    write_cvind(src / "cvind.mat", [1, 2, 3, 4, 5])
+    code, _, err = run_cli(["prepare", "figshare", src, tmp_path / "out", "--size", 32, "-j", 1], capsys)
+    assert code == 0, err
+    lines = err.splitlines()
+    assert "skipped 4.mat: cjdata.label [nan] is not 1 (meningioma), 2 (glioma) or 3 (pituitary)" in lines
+    assert "skipped 5.mat: cjdata.label [inf] is not 1 (meningioma), 2 (glioma) or 3 (pituitary)" in lines
+    assert sorted(load_dataset(tmp_path / "out").manifest["orig_path"]) == ["1.mat", "2.mat", "3.mat"]
+
+
+def test_mask_of_the_wrong_shape_is_dropped_and_listed(tmp_path, capsys):
+    src = figshare_tree(tmp_path / "src")
+    write_mat(src / "2.mat", slice_image(2), 2, "MR0002", box_mask(20, 30))
+    code, _, err = run_cli(["prepare", "figshare", src, tmp_path / "out", "--size", 32, "-j", 1], capsys)
+    assert code == 0, err
+    reason = "tumorMask is 30×20 but the image 40×48: mask dropped, image kept"
+    assert [ln for ln in err.splitlines() if "2.mat" in ln] == [f"flagged 2.mat: {reason}"]
+    ds = load_dataset(tmp_path / "out")
+    row = ds.manifest.set_index("orig_path").loc["2.mat"]
+    assert row["mask_path"] == "" and row["mask_note"] == reason and (tmp_path / "out" / row["path"]).is_file()
+    assert ds.info["flagged"] == [{"path": "2.mat", "reason": reason}]
+    assert ds.manifest.set_index("orig_path").loc["1.mat", "mask_path"] == "masks/meningioma/1.png"
+
+
+@pytest.mark.parametrize("source", ["folder", "kaggle"])
+def test_tiny_images_are_skipped_with_the_limit(source, tmp_path, capsys, monkeypatch):
+    root = tmp_path / "src"
+    args = prepare_args(source, tmp_path, tmp_path / "out")
+    where = root / "Training" if source == "kaggle" else root
+    png(where / "glioma" / "dot.png", np.full((1, 1), 200, np.uint8))
+    png(where / "glioma" / "strip.png", noise(5, (8, 40)))
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    prefix = "Training/" if source == "kaggle" else ""
+    lines = err.splitlines()
+    assert (f"skipped {prefix}glioma/dot.png: 1×1 pixels is smaller than 32 px on a side; "
+            "if such images are genuine, lower the limit with BTC_MIN_SIDE=1") in lines
+    assert (f"skipped {prefix}glioma/strip.png: 40×8 pixels is smaller than 32 px on a side; "
+            "if such images are genuine, lower the limit with BTC_MIN_SIDE=8") in lines
+    monkeypatch.setenv("BTC_MIN_SIDE", "8")
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and "strip.png" not in err and "skipped " + prefix + "glioma/dot.png" in err
+    assert f"{prefix}glioma/strip.png" in set(load_dataset(tmp_path / "out").manifest["orig_path"])
+
+
+def test_malformed_dataset_yaml_is_one_line(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_cli(prepare_args("phantom", tmp_path, out), capsys)[0] == 0
+    (out / "dataset.yaml").write_text("classes: [glioma, notumor\ntasks: {presence: \n")
+    broken = (out / "dataset.yaml").read_bytes()
+    for command in (["audit", out], ["train", "--data", out, "--model", "small_cnn", "--epochs", 1,
+                                     "--device", "cpu", "--no-pretrained", "--out", tmp_path / "run"]):
+        code, _, err = run_cli(command, capsys)
+        line = one_line_error(code, err)
+        assert line.startswith(f"error: {out / 'dataset.yaml'}: not valid YAML (")
+        assert "at line 2); fix it, or prepare the dataset again with 'btc prepare'" in line
+    (out / "dataset.yaml").write_text("tasks: [presence]\nclasses: [a, b]\n")
+    code, _, err = run_cli(["audit", out], capsys)
+    assert "'tasks' must map task → {output class: [labels]}" in one_line_error(code, err)
+    (out / "dataset.yaml").write_bytes(broken)
+    assert (out / "dataset.yaml").read_bytes() == broken
+
+
+def test_cv_of_a_tiny_dataset_is_one_line(tmp_path, capsys):
+    """48 images, 2 folds: each fold's 24 training images are too few for a 10% validation split."""
+    data = tmp_path / "tiny"
+    assert run_cli(["prepare", "phantom", data, "--per-class", 12, "--size", 32, "-q"], capsys)[0] == 0
+    code, _, err = run_cli(["cv", "--data", data, "--model", "small_cnn", "--folds", 2, "--epochs", 1,
+                            "--image-size", 32, "--device", "cpu", "--no-pretrained", "-q",
+                            "--out", tmp_path / "cv"], capsys)
+    line = one_line_error(code, err)
+    assert "n_splits" not in line and "0.1" in line and "too few patients (6) for a 10% hold-out" in line
+
+
+def test_splits_too_small_name_the_option_and_the_remedy():
+    import pandas as pd
+
+    from btc.data.splits import holdout, kfold_assignments
+    from btc.errors import BtcError
+
+    df = pd.DataFrame({"path": [f"{i}.png" for i in range(48)], "patient_id": "", "label": np.arange(48) % 4})
+    y = df["label"].to_numpy()
+    with pytest.raises(BtcError) as e:
+        holdout(df, y, 0.05, option="val_fraction")
+    assert str(e.value) == ("val_fraction 0.05: a 5% stratified hold-out needs a class of at least 20 images, "
+                            "and the largest class here has 12 (48 images); use val_fraction 0.083 or more, "
+                            "0 for none, or more data")
+    assert holdout(df, y, 1 / 12, option="val_fraction").sum() == 4  # what the message offers works
+    with pytest.raises(BtcError) as e:
+        kfold_assignments(df, y, 20)
+    assert str(e.value) == ("--folds 20: stratified folds need a class of at least 20 images, and the largest "
+                            "class here has 12 (48 images); use --folds 12 or fewer, or more data")

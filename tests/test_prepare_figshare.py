@@ -154,6 +154,7 @@ def test_bad_mat_files_one_line_each(synthetic, tmp_path, capfd):
     with h5py.File(synthetic / "13.mat", "w") as f:
         f.create_dataset("something", data=np.zeros(3))
     write_mat(synthetic / "14.mat", slice_image(14), 7, "MR14")
+    write_cvind(synthetic / "cvind.mat", [4, 4, 2, 1] + [1] * 10)  # a fold for every file number
     (synthetic / "notes.txt").write_text("hi")
     out = tmp_path / "out"
     code, _, err = run_cli(["prepare", "figshare", str(synthetic), str(out), "--size", "16", "-j", "2"], capfd)
@@ -189,7 +190,7 @@ def test_no_tumor_merge_and_rerun(synthetic, tmp_path, capfd):
     nt = tmp_path / "normal"
     nt.mkdir()
     for i in range(3):
-        img = np.zeros((30 + i, 40), np.uint8)
+        img = np.zeros((40 + i, 44), np.uint8)
         cv2.circle(img, (20, 15), 8 + i, 200, -1)
         cv2.imwrite(str(nt / f"n{i}.jpg"), img)
     (nt / "broken.jpg").write_bytes(b"")
@@ -216,7 +217,7 @@ def test_new_image_step_reproduces_what_prepare_wrote(synthetic, tmp_path):
     """A raw slice (int16) or a no-tumour image brought to the dataset equals the prepared image."""
     nt = tmp_path / "normal"
     nt.mkdir()
-    cv2.imwrite(str(nt / "n0.jpg"), cv2.circle(np.zeros((30, 44, 3), np.uint8), (20, 15), 9, (90, 200, 30), -1))
+    cv2.imwrite(str(nt / "n0.jpg"), cv2.circle(np.zeros((40, 44, 3), np.uint8), (20, 15), 9, (90, 200, 30), -1))
     out = tmp_path / "out"
     prepare_figshare(synthetic, out, size=24, workers=1, no_tumor=nt)
     ds = load_dataset(out)
@@ -229,5 +230,5 @@ def test_new_image_step_reproduces_what_prepare_wrote(synthetic, tmp_path):
         assert raw.dtype == np.int16 and box == (0, 0, 40, 48)
         assert np.array_equal(image, cv2.imread(str(out / m.loc[mat, "path"]), cv2.IMREAD_UNCHANGED))
     image, box = step.apply(read_image(nt / "n0.jpg"))
-    assert box == (0, 0, 44, 30)
+    assert box == (0, 0, 44, 40)
     assert np.array_equal(image, cv2.imread(str(out / m.loc["normal/n0.jpg", "path"]), cv2.IMREAD_UNCHANGED))

@@ -34,7 +34,7 @@ def hospital(tmp_path):
         for kind in kinds + ["Normal"]:
             for i in range(2):
                 seed += 1
-                img(src / split / kind / f"P{seed:03d}_{i}.png", seed, (30 + i, 40, 3))
+                img(src / split / kind / f"P{seed:03d}_{i}.png", seed, (40 + i, 44, 3))
     (src / "Train" / "Scratch").mkdir()
     img(src / "Train" / "Scratch" / "junk.png", 999)
     labels = tmp_path / "labels.yaml"
@@ -81,16 +81,16 @@ def test_hospital_tree_with_tasks(hospital, tmp_path, capfd):
 
 def test_no_labels_uses_folder_names_and_keeps_size(tmp_path):
     src = tmp_path / "src"
-    img(src / "cats" / "a.png", 1, (20, 30))
-    img(src / "dogs" / "b.jpg", 2, (25, 35))
-    img(src / "dogs" / "b.png", 3, (25, 35))  # same stem: names made unique
+    img(src / "cats" / "a.png", 1, (36, 50))
+    img(src / "dogs" / "b.jpg", 2, (45, 55))
+    img(src / "dogs" / "b.png", 3, (45, 55))  # same stem: names made unique
     img(src / "loose.png", 4)
     summary = prepare_folder(src, tmp_path / "out", workers=1)
     ds = load_dataset(tmp_path / "out")
     assert ds.classes == ["cats", "dogs"] and ds.info["tasks"] == {}
     assert sorted(ds.manifest["path"]) == ["images/cats/a.png", "images/dogs/b_jpg.png", "images/dogs/b_png.png"]
     assert (ds.manifest["split"] == "").all()
-    assert ds.manifest.set_index("orig_path").loc["cats/a.png", "height"] == 20
+    assert ds.manifest.set_index("orig_path").loc["cats/a.png", "height"] == 36
     assert summary.skipped == [("loose.png", "not inside a class folder")]
 
 
@@ -145,7 +145,7 @@ def test_bad_images_and_nothing_usable(tmp_path, capfd):
 def test_new_image_step_reproduces_what_prepare_wrote(size, tmp_path):
     """A new raw image brought to the dataset (as `btc predict` does) equals the prepared image."""
     src = tmp_path / "src"
-    img(src / "gray" / "a.png", 1, (20, 30))
+    img(src / "gray" / "a.png", 1, (36, 48))
     img(src / "colour" / "b.png", 2, (45, 35, 3))
     deep = src / "deep" / "c.png"
     deep.parent.mkdir(parents=True)

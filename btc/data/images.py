@@ -7,6 +7,9 @@ grayscale uint8 pixels of a prepared dataset and `resize_square` to its square s
 file hash but the same pixel hash); `phash64` is the classic 64-bit DCT perceptual hash
 (32×32 grayscale → DCT → top-left 8×8 → bits above the median), the same algorithm as
 `imagehash.phash`, written with OpenCV so no further dependency is needed.
+
+`read_image` decodes nothing before it has checked the size the file's header declares
+(`btc.data.image_header`) against the pixel limit (`btc.data.limits`, `BTC_MAX_PIXELS`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from btc.data.image_header import declared_size, image_format
+from btc.data.limits import ImageLimits
 from btc.errors import BtcError
 
 
@@ -24,12 +29,18 @@ class ImageReadError(BtcError):
     """A file that cannot be decoded as an image."""
 
 
-def read_image(path: str | Path, *, grayscale: bool = False) -> np.ndarray:
+#: Formats OpenCV decodes whose size btc does not read from the header, so btc does not decode them.
+UNREAD_FORMATS = ("AVIF", "HDR", "OpenEXR")
+
+
+def read_image(path: str | Path, *, grayscale: bool = False, max_pixels: int | None = None) -> np.ndarray:
     """Decode an image file with OpenCV, whatever its format or bit depth.
 
     Returns the array as stored (H×W, H×W×3 BGR or H×W×4 BGRA; uint8 or uint16) or, with
-    `grayscale=True`, a single-channel image of the same dtype. Raises `ImageReadError` with the
-    reason for empty, unreadable or undecodable files.
+    `grayscale=True`, a single-channel image of the same dtype. The size the file's header
+    declares is checked against `max_pixels` (default: `BTC_MAX_PIXELS`, see `btc.data.limits`)
+    before anything is decoded; a file whose header gives no size btc can read is not decoded.
+    Raises `ImageReadError` with the reason for empty, unreadable, undecodable or too large files.
     """
     path = Path(path)
     try:
@@ -42,6 +53,13 @@ def read_image(path: str | Path, *, grayscale: bool = False) -> np.ndarray:
     if problem and not data[:4].tobytes().startswith(_JPEG):
         # Checked before decoding so that libpng does not print its own error on stderr.
         raise ImageReadError(f"{path}: {problem}")
+    size = declared_size(data.tobytes())
+    if size is None:
+        raise ImageReadError(f"{path}: {undecodable_reason(data)}")
+    limits = ImageLimits.from_env() if max_pixels is None else ImageLimits(max_pixels=max_pixels)
+    too_large = limits.pixels_problem(*size)
+    if too_large:
+        raise ImageTooLarge(f"{path}: {too_large}")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise ImageReadError(f"{path}: {undecodable_reason(data)}")
@@ -51,21 +69,12 @@ def read_image(path: str | Path, *, grayscale: bool = False) -> np.ndarray:
     return to_grayscale(image) if grayscale else image
 
 
+class ImageTooLarge(ImageReadError):
+    """An image whose header declares more pixels than the limit (`BTC_MAX_PIXELS`)."""
+
+
 _JPEG = b"\xff\xd8\xff"
 _JPEG_EOI = b"\xff\xd9"
-_PNG = b"\x89PNG\r\n\x1a\n"
-_MAGIC = (
-    (_JPEG, "JPEG"), (_PNG, "PNG"), (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
-    (b"GIF8", "GIF"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
-)
-
-
-def image_format(data: bytes | np.ndarray) -> str | None:
-    """The image format named by a file's magic bytes (JPEG, PNG, BMP, TIFF, …), or None."""
-    head = bytes(data[:16]) if isinstance(data, np.ndarray) else data[:16]
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
 
 
 def truncation_problem(data: bytes | np.ndarray) -> str | None:
@@ -92,6 +101,8 @@ def undecodable_reason(data: bytes | np.ndarray) -> str:
     if problem:
         return problem
     kind = image_format(raw)
+    if kind in UNREAD_FORMATS:
+        return f"{kind} images are not read by btc (no size btc can check before decoding); convert to PNG"
     if kind:
         return f"corrupt {kind} (cannot be decoded)"
     sample = raw[:512]

@@ -2,7 +2,9 @@
 
 A prepared dataset is a folder with `images/…`, `manifest.csv` (one row per image) and
 `dataset.yaml` (classes in index order, tasks, provenance, counts, audit summary). This module
-reads, writes and validates both; validation errors name the row and the column.
+reads, writes and validates both; validation errors name the row and the column. Every file
+the manifest names must lie inside the dataset once symlinks are resolved (`check_inside`), and a
+malformed dataset.yaml is one line naming it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from btc.errors import BtcError
 from btc.io import atomic_write, atomic_write_yaml, read_yaml
@@ -102,7 +105,7 @@ def validate_manifest(df: pd.DataFrame, classes: list[str] | None = None) -> pd.
 
 
 def read_manifest(root: str | Path, classes: list[str] | None = None) -> pd.DataFrame:
-    """Read and validate `root/manifest.csv`."""
+    """Read and validate `root/manifest.csv`; every file it names must resolve inside `root`."""
     path = Path(root) / MANIFEST
     if not path.is_file():
         raise ManifestError(f"{root}: not a prepared dataset (no {MANIFEST}); run 'btc prepare' first")
@@ -110,7 +113,29 @@ def read_manifest(root: str | Path, classes: list[str] | None = None) -> pd.Data
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ManifestError(f"{path}: not a readable CSV ({e})") from None
-    return validate_manifest(df, classes)
+    df = validate_manifest(df, classes)
+    check_inside(df, root)
+    return df
+
+
+def check_inside(df: pd.DataFrame, root: str | Path) -> None:
+    """Every file the manifest names, symlinks resolved, lies inside the dataset folder `root`.
+
+    The textual check of `validate_manifest` (relative, no `..`) does not see a symlink in
+    `images/` that points elsewhere; reading through it would hand any file on the machine to
+    training, audit or a report. Raises `ManifestError` naming the manifest, the row and the link.
+    """
+    root = Path(root)
+    base = root.resolve()
+    for column in file_columns(df.columns):
+        for row, rel in enumerate(df[column], start=1):
+            if not rel:
+                continue
+            target = (root / rel).resolve()
+            if target != base and base not in target.parents:
+                raise ManifestError(
+                    f"{root / MANIFEST} row {row}, column '{column}': {rel} leads to {target}, outside the "
+                    "dataset (a symlink); put the file itself in the dataset, or prepare it again")
 
 
 def write_manifest(df: pd.DataFrame, root: str | Path) -> Path:
@@ -166,18 +191,45 @@ def load_dataset(root: str | Path) -> PreparedDataset:
     yaml_path = root / DATASET_YAML
     if not yaml_path.is_file():
         raise ManifestError(f"{root}: not a prepared dataset (no {DATASET_YAML}); run 'btc prepare' first")
-    info = read_yaml(yaml_path) or {}
-    if not isinstance(info, dict) or not isinstance(info.get("classes"), list) or not info["classes"]:
+    info = read_dataset_yaml(yaml_path)
+    if not isinstance(info.get("classes"), list) or not info["classes"]:
         raise ManifestError(f"{yaml_path}: needs a non-empty 'classes' list")
     classes = [str(c) for c in info["classes"]]
-    for task, mapping in (info.get("tasks") or {}).items():
+    tasks = info.get("tasks") or {}
+    if not isinstance(tasks, dict):
+        raise ManifestError(f"{yaml_path}: 'tasks' must map task → {{output class: [labels]}}")
+    for task, mapping in tasks.items():
+        if not isinstance(mapping or {}, dict):
+            raise ManifestError(f"{yaml_path}: task '{task}' must map output class → [labels]")
         for out_class, labels in (mapping or {}).items():
+            if not isinstance(labels or [], list):
+                raise ManifestError(f"{yaml_path}: task '{task}' class '{out_class}' must list labels")
             unknown = [lab for lab in labels or [] if lab not in classes]
             if unknown:
                 raise ManifestError(
                     f"{yaml_path}: task '{task}' class '{out_class}' names unknown label(s) {unknown}"
                 )
     return PreparedDataset(root=root, manifest=read_manifest(root, classes), info=info)
+
+
+def read_dataset_yaml(path: str | Path) -> dict[str, Any]:
+    """dataset.yaml as a mapping; malformed YAML or another top-level type is one line naming it."""
+    path = Path(path)
+    try:
+        info = read_yaml(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ManifestError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ManifestError(f"{path}: not valid YAML ({what}{where}); fix it, or prepare the dataset "
+                            "again with 'btc prepare'") from None
+    if info is None:
+        info = {}
+    if not isinstance(info, dict):
+        raise ManifestError(f"{path}: must be a mapping (classes, tasks, …), not a {type(info).__name__}")
+    return info
 
 
 def write_dataset_yaml(root: str | Path, info: dict[str, Any]) -> Path:

@@ -6,7 +6,8 @@
 - `holdout`: one seeded stratified (patient-grouped) hold-out of a given fraction, used for the
   test split when the manifest has no train/test split and for the validation split carved out
   of a training part.
-Images without a patient id are their own group.
+Images without a patient id are their own group. Data too small for the folds or the hold-out
+asked for end in one line naming the option and what to do, checked before scikit-learn is asked.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def kfold_assignments(df: pd.DataFrame, y: np.ndarray, k: int, *, group_by: str 
     n_units = len(np.unique(groups)) if groups is not None else len(df)
     if k > n_units:
         raise BtcError(f"cannot make {k} folds from {n_units} {'patients' if groups is not None else 'images'}")
+    largest = _largest_class(y)
+    if k > largest:
+        raise BtcError(f"--folds {k}: stratified folds need a class of at least {k} images, and the largest "
+                       f"class here has {largest} ({len(df)} images); use --folds {max(2, largest)} or fewer, "
+                       "or more data")
     folds = np.full(len(df), -1, dtype=int)
     try:
         for i, (_, test_idx) in enumerate(_splitter(k, groups, seed).split(np.zeros(len(y)), y, groups)):
@@ -64,16 +70,33 @@ def kfold_assignments(df: pd.DataFrame, y: np.ndarray, k: int, *, group_by: str 
     return folds
 
 
+def _largest_class(y: np.ndarray) -> int:
+    """Images in the largest class (scikit-learn's stratified splitters need it ≥ the folds)."""
+    return int(np.unique(np.asarray(y), return_counts=True)[1].max()) if len(y) else 0
+
+
 def holdout(df: pd.DataFrame, y: np.ndarray, fraction: float, *, seed: int = 0,
-            grouped: bool = True) -> np.ndarray:
-    """Boolean mask of a seeded stratified (patient-grouped) hold-out of about `fraction`."""
+            grouped: bool = True, option: str = "hold-out fraction") -> np.ndarray:
+    """Boolean mask of a seeded stratified (patient-grouped) hold-out of about `fraction`.
+
+    The hold-out is one fold of round(1 / `fraction`) stratified folds, so it needs that many
+    images (patients) in all and in the largest class; when the data are too few, the `BtcError`
+    names `option` (e.g. `--test-fraction`, `val_fraction`) and what to do.
+    """
     if fraction <= 0 or len(df) == 0:
         return np.zeros(len(df), dtype=bool)
     n_splits = max(2, int(round(1.0 / fraction)))
     groups = patient_groups(df) if grouped else None
     n_units = len(np.unique(groups)) if groups is not None else len(df)
+    unit = "patients" if groups is not None else "images"
     if n_units < n_splits:
-        raise BtcError(f"too few {'patients' if groups is not None else 'images'} ({n_units}) for a {fraction:.0%} hold-out")
+        raise BtcError(f"{option} {fraction:g}: too few {unit} ({n_units}) for a {fraction:.0%} hold-out, "
+                       f"which needs {n_splits}; use a larger fraction, or more data")
+    largest = _largest_class(y)
+    if largest < n_splits:
+        raise BtcError(f"{option} {fraction:g}: a {fraction:.0%} stratified hold-out needs a class of at least "
+                       f"{n_splits} images, and the largest class here has {largest} ({len(df)} images); "
+                       f"use {option} {1 / max(2, largest):.2g} or more, 0 for none, or more data")
     import warnings
 
     with warnings.catch_warnings():

@@ -1,7 +1,9 @@
-"""The raw inputs of a prepare: listing a source tree, naming outputs, and what could not be used.
+"""The raw inputs of a prepare: listing a source tree, reading an input image within the run's
+limits, naming outputs, and what could not be used.
 
-Nothing an input does is dropped silently (DESIGN.md, Conventions): an unreadable folder or file
-becomes a `Skipped` entry, listed in dataset.yaml, in the `PrepareSummary` and on screen.
+Nothing an input does is dropped silently (DESIGN.md, Conventions): an unreadable folder or file,
+an image over the pixel limit or under the smallest side (`btc.data.limits`) becomes a `Skipped`
+entry, listed in dataset.yaml, in the `PrepareSummary` and on screen.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
+from btc.data.images import ImageReadError, read_image
+from btc.data.limits import ImageLimits
 from btc.errors import BtcError
 
 
@@ -32,6 +38,22 @@ def error_reason(exc: BaseException, path: Path | str | None = None) -> str:
     if path is not None and text.startswith(f"{path}: "):
         text = text[len(f"{path}: "):]
     return text or exc.__class__.__name__
+
+
+def task_limits(task: dict) -> ImageLimits:
+    """The image limits a worker's task carries (`btc.data.prepare.work.Work` puts them there)."""
+    return ImageLimits(**task["limits"]) if "limits" in task else ImageLimits.from_env()
+
+
+def read_input_image(task: dict) -> np.ndarray:
+    """Decode `task["src"]` within the task's limits: pixel limit (from the header, before
+    decoding) and smallest side. Raises `ImageReadError` naming the file and the reason."""
+    limits = task_limits(task)
+    image = read_image(task["src"], max_pixels=limits.max_pixels)
+    problem = limits.side_problem(image.shape[1], image.shape[0])
+    if problem:
+        raise ImageReadError(f"{task['src']}: {problem}")
+    return image
 
 
 def rel_posix(path: Path, root: Path) -> str:

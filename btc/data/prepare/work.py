@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 
+from btc.data.limits import ImageLimits
 from btc.errors import BtcError
 from btc.progress import SILENT, Progress
 
@@ -148,11 +149,18 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any], *, workers: int | N
 
 
 class Work:
-    """The inputs of one prepare run: rows reused from the stage's cache, or tasks for workers."""
+    """The inputs of one prepare run: rows reused from the stage's cache, or tasks for workers.
 
-    def __init__(self, stage: Stage, skipped: list[Skipped]) -> None:
+    Every task carries the image limits of the run (`task["limits"]`, see `btc.data.limits`;
+    read from the environment here, in the main process, when not given), so that each worker
+    process applies the same ones. A cached row was checked when it was written and is not
+    checked again.
+    """
+
+    def __init__(self, stage: Stage, skipped: list[Skipped], limits: ImageLimits | None = None) -> None:
         self.stage = stage
         self.skipped = skipped
+        self.limits = limits if limits is not None else ImageLimits.from_env()
         self.rows: list[dict[str, Any]] = []
         self.keys: list[str] = []
         self._queues: dict[tuple[Worker, str], list[Task]] = {}
@@ -174,7 +182,8 @@ class Work:
             return
         self._names[key] = name
         self._queues.setdefault((worker, description), []).append(
-            {"src": str(path), "key": key, "fp": fp, "stage": str(self.stage.dir), **task})
+            {"src": str(path), "key": key, "fp": fp, "stage": str(self.stage.dir),
+             "limits": self.limits.as_dict(), **task})
 
     def run(self, workers: int | None, progress: Progress = SILENT) -> None:
         """Every queued task through its worker, `workers` processes at a time."""

@@ -18,13 +18,12 @@ from btc.data.images import (
     encode_png,
     phash64,
     pixel_sha256,
-    read_image,
     resize_square,
     to_gray_uint8,
 )
 from btc.io import atomic_write_bytes
 
-from .inputs import error_reason
+from .inputs import error_reason, read_input_image
 from .work import done, failed
 
 JPEG_QUALITY = 95
@@ -70,13 +69,14 @@ def write_image(path: Path, image: np.ndarray, image_format: str = "png") -> dic
 
 
 def read_gray_row(task: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """Worker body for a plain image: read, grayscale uint8, resize to `task["size"]`, write PNG.
+    """Worker body for a plain image: read (within the task's limits), grayscale uint8, resize to
+    `task["size"]`, write PNG.
 
     The row is `path`, then `fields`, then the written image's columns and the original size.
     """
     src = Path(task["src"])
     try:
-        image = read_image(src)
+        image = read_input_image(task)
     except (ImageReadError, OSError) as e:
         return failed(task, error_reason(e, src))
     row: dict[str, Any] = {"path": task["path"], **fields}

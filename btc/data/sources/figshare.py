@@ -3,13 +3,16 @@
 Each `<id>.mat` is an HDF5 file holding the struct `cjdata`: `image` (int16, 512×512 for most
 slices), `label` (1 meningioma, 2 glioma, 3 pituitary), `PID` (patient id as uint16 character
 codes), `tumorBorder` and `tumorMask`. `cvind.mat` (anywhere under SRC) holds the author's
-patient-wise 5-fold split: `cvind[i-1]` is the fold (1–5) of `i.mat`.
+patient-wise 5-fold split: `cvind[i-1]` is the fold (1–5) of `i.mat`. It is checked against the
+files before any work (finite values 1–5, long enough for the highest file number); a broken one
+stops the prepare in one line instead of writing impossible folds.
 
 Written per slice (`<id>` = the file's stem):
 - `images/<label>/<id>.png`: uint8, the slice windowed to its own [min, max] (`to_uint8`),
   resized to `--size` if needed. Manifest `sha256`/`phash` are of this image.
 - `masks/<label>/<id>.png` (`mask_path`): the tumour mask as 0/255, resized with nearest
-  neighbour.
+  neighbour. A mask whose shape differs from its image's is dropped, the image kept and flagged
+  (`mask_note`, dataset.yaml `flagged`).
 - with `--16bit`: `images16/<label>/<id>.png` (`image16_path`), the raw pixels, lossless, at the
   original size: a 16-bit PNG whose values equal the int16 image (stored as their uint16 bit
   pattern, which is the same number for the non-negative values MRI slices hold; read with
@@ -20,7 +23,9 @@ orientation (`array.T`), i.e. as `imshow(cjdata.image)` shows them.
 
 Manifest: `label` is the class name shared with the Kaggle set (1 → meningioma, 2 → glioma,
 3 → pituitary), `patient_id` the decoded `PID`, `fold` from cvind.mat (empty without it),
-`split` empty (the protocol uses the folds). `--no-tumor DIR` merges a folder of no-tumour images
+`split` empty (the protocol uses the folds). A file whose label is NaN, infinite or not 1–3, or
+whose image is over the pixel limit or under the smallest side (`btc.data.limits`), is skipped
+with its reason. `--no-tumor DIR` merges a folder of no-tumour images
 as in paper 003: each is read as grayscale uint8, resized to `--size` and written to
 `images/notumor/` with `source: folder`, `orig_path` `<DIR name>/<path inside DIR>` and no fold.
 
@@ -38,9 +43,17 @@ import h5py
 import numpy as np
 
 from btc.data.images import resize_square, to_uint8
+from btc.data.limits import ImageLimits
 from btc.data.prepare.classes import default_tasks, ordered_classes
 from btc.data.prepare.finishing import PrepareSummary, finish
-from btc.data.prepare.inputs import Skipped, error_reason, list_files, rel_posix, unique_names
+from btc.data.prepare.inputs import (
+    Skipped,
+    error_reason,
+    list_files,
+    rel_posix,
+    task_limits,
+    unique_names,
+)
 from btc.data.prepare.staging import Stage, staging_dir
 from btc.data.prepare.work import Work, done, failed
 from btc.data.prepare.writing import read_gray_row, write_image
@@ -51,6 +64,7 @@ from .input_step import Resize, recorded_size
 
 LABELS = {1: "meningioma", 2: "glioma", 3: "pituitary"}
 CVIND = "cvind.mat"
+FOLDS = 5  # cvind.mat's patient-wise folds are numbered 1–5
 
 
 class MatFileError(BtcError):
@@ -89,12 +103,26 @@ def _decode_chars(dataset: h5py.Dataset) -> str:
     return "".join(chr(int(c)) for c in codes if int(c)).strip()
 
 
-def read_cjdata(path: str | Path) -> dict[str, Any]:
+def _label_of(value: np.ndarray) -> int:
+    """cjdata.label as 1, 2 or 3; anything else (NaN, inf, 7, several values) is a `MatFileError`."""
+    flat = np.asarray(value).ravel()
+    number = flat[0] if flat.size == 1 else None
+    if (number is None or not np.issubdtype(flat.dtype, np.number) or not np.isfinite(number)
+            or number != int(number) or int(number) not in LABELS):
+        raise MatFileError(f"cjdata.label {flat.tolist()} is not 1 (meningioma), 2 (glioma) or 3 (pituitary)")
+    return int(number)
+
+
+def read_cjdata(path: str | Path, *, max_pixels: int | None = None) -> dict[str, Any]:
     """`cjdata` of one Figshare file: image (MATLAB orientation), label, pid, mask.
 
-    Raises `MatFileError` (a `BtcError`) whose message says what is wrong with the file.
+    The image's size is checked against `max_pixels` (default `BTC_MAX_PIXELS`) from the HDF5
+    dataset's shape, before its pixels are read. A tumour mask whose shape differs from the
+    image's is dropped (`mask` None) and `mask_note` says why; the image is kept. Raises
+    `MatFileError` (a `BtcError`) whose message says what is wrong with the file.
     """
     path = Path(path)
+    limits = ImageLimits.from_env() if max_pixels is None else ImageLimits(max_pixels=max_pixels)
     with _open(path) as f:
         if "cjdata" not in f:
             found = ", ".join(sorted(k for k in f.keys() if not k.startswith("#"))) or "nothing"
@@ -105,29 +133,64 @@ def read_cjdata(path: str | Path) -> dict[str, Any]:
         for field in ("image", "label"):
             if field not in cj:
                 raise MatFileError(f"cjdata has no '{field}'")
+        shape = getattr(cj["image"], "shape", None)
+        if shape is not None and len(shape) == 2:
+            too_large = limits.pixels_problem(shape[0], shape[1])  # stored transposed: (width, height)
+            if too_large:
+                raise MatFileError(f"cjdata.image: {too_large}")
         try:
             image = np.asarray(cj["image"][()]).T
-            label_value = np.asarray(cj["label"][()]).ravel()
+            label_value = np.asarray(cj["label"][()])
             pid = _decode_chars(cj["PID"]) if "PID" in cj else ""
             mask = np.asarray(cj["tumorMask"][()]).T if "tumorMask" in cj else None
         except (OSError, KeyError, TypeError, ValueError) as e:
             raise MatFileError(f"unreadable cjdata ({e})") from None
     if image.ndim != 2 or image.size == 0:
         raise MatFileError(f"cjdata.image is not a 2-D image (shape {image.shape})")
-    if label_value.size != 1 or int(label_value[0]) not in LABELS or label_value[0] != int(label_value[0]):
-        raise MatFileError(f"cjdata.label {label_value.tolist()} is not 1 (meningioma), 2 (glioma) or 3 (pituitary)")
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise MatFileError("cjdata.image has NaN or infinite pixels")
+    label = _label_of(label_value)
+    mask_note = ""
     if mask is not None and mask.shape != image.shape:
+        mask_note = (f"tumorMask is {mask.shape[1]}×{mask.shape[0]} but the image {image.shape[1]}×{image.shape[0]}: "
+                     "mask dropped, image kept")
         mask = None
-    return {"image": image, "label": int(label_value[0]), "pid": pid, "mask": mask}
+    return {"image": image, "label": label, "pid": pid, "mask": mask, "mask_note": mask_note}
 
 
 def read_cvind(path: str | Path) -> np.ndarray:
-    """Folds of cvind.mat (1-based values; index i-1 ↔ file i.mat)."""
+    """Folds of cvind.mat (1-based values; index i-1 ↔ file i.mat), as read (not yet checked)."""
     path = Path(path)
     with _open(path) as f:
         if "cvind" not in f:
             raise MatFileError("no 'cvind' variable")
-        values = np.asarray(f["cvind"][()]).ravel()
+        try:
+            values = np.asarray(f["cvind"][()]).ravel()
+        except (OSError, TypeError, ValueError) as e:
+            raise MatFileError(f"unreadable cvind ({e})") from None
+    return values
+
+
+def checked_folds(values: np.ndarray, ids: list[int]) -> np.ndarray:
+    """cvind's values as int folds 1–5, checked against the numbered .mat files `ids`.
+
+    Raises `MatFileError` for a cvind that is not numeric, holds NaN/inf or a value other than
+    1–5, or is shorter than the highest file number (so some file would have no fold).
+    """
+    if values.size == 0 or not np.issubdtype(values.dtype, np.number):
+        raise MatFileError(f"cvind is not a list of folds (dtype {values.dtype}, {values.size} values)")
+    finite = np.isfinite(values)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise MatFileError(f"cvind[{i}] (the fold of {i + 1}.mat) is {values[i]}, not a fold 1–{FOLDS}")
+    bad = (values != np.round(values)) | (values < 1) | (values > FOLDS)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise MatFileError(f"cvind[{i}] (the fold of {i + 1}.mat) is {values[i]:g}, not a fold 1–{FOLDS}")
+    beyond = [i for i in ids if i > values.size]
+    if beyond:
+        raise MatFileError(f"cvind has {values.size} folds but the files go up to {max(beyond)}.mat "
+                           "(too short for these files)")
     return values.astype(np.int64)
 
 
@@ -147,18 +210,22 @@ def to_uint16_bits(image: np.ndarray) -> np.ndarray:
 
 def _slice_one(task: dict[str, Any]) -> dict[str, Any]:
     src = Path(task["src"])
+    limits = task_limits(task)
     try:
-        data = read_cjdata(src)
+        data = read_cjdata(src, max_pixels=limits.max_pixels)
     except (MatFileError, OSError) as e:
         return failed(task, error_reason(e, src))
     stage, stem, size = Path(task["stage"]), task["stem"], task["size"]
     image, label = data["image"], LABELS[data["label"]]
+    too_small = limits.side_problem(image.shape[1], image.shape[0])
+    if too_small:
+        return failed(task, too_small)
     row: dict[str, Any] = {
         "path": f"images/{label}/{stem}.png", "label": label, "split": "", "patient_id": data["pid"],
         "source": "figshare", "orig_path": task["key"],
     }
     row.update(write_image(stage / row["path"], resize_square(to_uint8(image), size)))
-    row["mask_path"] = ""
+    row["mask_path"], row["mask_note"] = "", data["mask_note"]
     if data["mask"] is not None:
         mask = ((data["mask"] > 0) * 255).astype(np.uint8)
         row["mask_path"] = f"masks/{label}/{stem}.png"
@@ -178,7 +245,7 @@ def _notumor_one(task: dict[str, Any]) -> dict[str, Any]:
                                   "orig_path": task["orig"]})
     if result["ok"]:
         row = result["row"]
-        row["mask_path"] = ""
+        row["mask_path"], row["mask_note"] = "", ""
         if task["bit16"]:
             row["image16_path"] = ""
         if task["with_folds"]:
@@ -227,9 +294,10 @@ def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, worke
     folds: np.ndarray | None = None
     if cvind_files:
         try:
-            folds = read_cvind(cvind_files[0])
+            folds = checked_folds(read_cvind(cvind_files[0]), [int(m.stem) for m in mats if m.stem.isdigit()])
         except (MatFileError, OSError) as e:
-            skipped.append(Skipped(rel_posix(cvind_files[0], src), f"folds not used: {error_reason(e)}"))
+            raise BtcError(f"{cvind_files[0]}: {error_reason(e)}; use the dataset's own {CVIND}, or move it "
+                           f"out of {src} to prepare without the official folds") from None
         for extra in cvind_files[1:]:
             skipped.append(Skipped(rel_posix(extra, src), f"another {CVIND}; the first one is used"))
     if not mats and nt is None:
@@ -262,6 +330,7 @@ def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, worke
                          bit16, worker=_notumor_one, description="no-tumour images", name=orig)
         work.run(workers, progress)
         rows, keys = work.rows, work.keys
+        flagged = [Skipped(r["orig_path"], r["mask_note"]) for r in rows if r.get("mask_note")]
         classes = ordered_classes(r["label"] for r in rows)
         command = f"btc prepare figshare {src} {out} --size {size}" + (" --16bit" if bit16 else "") + (
             f" --no-tumor {nt}" if nt else "")
@@ -282,10 +351,11 @@ def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, worke
             extra["provenance_no_tumor"] = str(nt.resolve())
         return finish(stage, rows, keys, src=src, command=command,
                       params={"size": size, "bit16": bit16, "no_tumor": str(nt) if nt else None},
-                      classes=classes, tasks=default_tasks(classes), skipped=skipped, extra=extra,
-                      progress=progress, started=started)
+                      classes=classes, tasks=default_tasks(classes), skipped=skipped, flagged=flagged,
+                      extra=extra, progress=progress, started=started)
     finally:
         stage.close()
 
 
-__all__ = ["prepare_figshare", "read_cjdata", "read_cvind", "to_uint16_bits", "LABELS", "input_step"]
+__all__ = ["prepare_figshare", "read_cjdata", "read_cvind", "checked_folds", "to_uint16_bits", "LABELS",
+           "input_step"]

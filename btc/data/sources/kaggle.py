@@ -48,13 +48,19 @@ from btc.data.images import (
     ImageReadError,
     phash64,
     pixel_sha256,
-    read_image,
     resize_square,
     to_gray_uint8,
 )
 from btc.data.prepare.classes import CLASS_ORDER, default_tasks, ordered_classes
 from btc.data.prepare.finishing import PrepareSummary, finish
-from btc.data.prepare.inputs import Skipped, error_reason, list_files, rel_posix, unique_names
+from btc.data.prepare.inputs import (
+    Skipped,
+    error_reason,
+    list_files,
+    read_input_image,
+    rel_posix,
+    unique_names,
+)
 from btc.data.prepare.staging import Stage, staging_dir
 from btc.data.prepare.work import Work, done, failed
 from btc.data.prepare.writing import write_image
@@ -174,7 +180,7 @@ def _box_text(box: tuple[int, int, int, int] | None) -> str:
 def _prepare_one(task: dict[str, Any]) -> dict[str, Any]:
     src = Path(task["src"])
     try:
-        image = read_image(src)
+        image = read_input_image(task)
     except (ImageReadError, OSError) as e:
         return failed(task, error_reason(e, src))
     gray = to_gray_uint8(image)

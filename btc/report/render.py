@@ -177,9 +177,12 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _md_table(header: list[str], rows: list[list[str]], n_left: int) -> list[str]:
+def _md_table(header: list[str], rows: list[list[str]], n_left: int, text_last: bool = False) -> list[str]:
+    """The first `n_left` columns left-aligned, the numbers right-aligned (`text_last`: the last
+    column is text, left-aligned: a paper table's Protocol)."""
+    left = set(range(n_left)) | ({len(header) - 1} if text_last else set())
     lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |",
-             "|" + "|".join(":---" if i < n_left else "---:" for i in range(len(header))) + "|"]
+             "|" + "|".join(":---" if i in left else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
     return lines
 
@@ -194,7 +197,7 @@ def render_md(report: Report, out: Path | None = None) -> str:
         rows = [labels + [cell_text(c, row.mark) for c in row.cells]
                 + ([" ".join(t for t in (protocol_label(row), superscript(row.mark)) if t)] if table.compared else [])
                 for labels, row in zip(_display_labels(table), table.rows, strict=True)]
-        lines += _md_table(_header(table), rows, len(table.label_columns))
+        lines += _md_table(_header(table), rows, len(table.label_columns), text_last=table.compared)
         lines += [""]
         for k, note in enumerate(table.footnotes, 1):
             lines += [f"{superscript(k)} {_md_escape(note)}", ""]
@@ -242,9 +245,11 @@ def _tex_cell(cell: Cell, mark: int = 0) -> str:
     return text
 
 
-def _tex_tabular(header: list[str], rows: list[list[str]], n_left: int, escaped: bool = False) -> list[str]:
-    """A booktabs tabular: the first `n_left` columns left-aligned, the others right-aligned."""
-    spec = "l" * n_left + "r" * (len(header) - n_left)
+def _tex_tabular(header: list[str], rows: list[list[str]], n_left: int, escaped: bool = False,
+                 text_last: bool = False) -> list[str]:
+    """A booktabs tabular: the first `n_left` columns left-aligned, the others right-aligned
+    (`text_last`: but the last, a paper table's Protocol)."""
+    spec = "l" * n_left + "r" * (len(header) - n_left - text_last) + "l" * text_last
     esc = (lambda x: x) if escaped else tex_escape
     lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
              " & ".join(tex_escape(h) for h in header) + r" \\", r"\midrule"]
@@ -262,7 +267,7 @@ def render_tex(report: Report, out: Path | None = None) -> str:
                 for labels, row in zip(_display_labels(table), table.rows, strict=True)]
         lines += [r"\begin{table}[ht]", r"\centering", r"\footnotesize", rf"\caption{{{tex_escape(caption)}}}",
                   rf"\label{{tab:btc-{table.key}}}"]
-        lines += _tex_tabular(_header(table), rows, len(table.label_columns), escaped=True)
+        lines += _tex_tabular(_header(table), rows, len(table.label_columns), escaped=True, text_last=table.compared)
         footnotes = [_tex_mark(k) + tex_escape(f" {n}") for k, n in enumerate(table.footnotes, 1)]
         if footnotes or table.notes:
             text = r" \\ ".join(footnotes + ([tex_escape(" ".join(table.notes))] if table.notes else []))

@@ -38,6 +38,7 @@ def test_train_throughput_measures_three_loops(phantom_dir, tmp_path):
         assert row["btc_over_naive"] == pytest.approx(row["btc_img_s"] / row["naive_img_s"])
 
 
+@pytest.mark.slow
 def test_cv_walltime_extrapolates_from_concurrent_folds(phantom_dir, tmp_path):
     out = tmp_path / "cw.json"
     result = _script("cv_walltime").main([
@@ -72,6 +73,7 @@ def test_throughput_sweep_records_each_batch_size(tmp_path):
         assert "error" in p or (p["infer_img_s"] > 0 and p["image_size"] == 32)
 
 
+@pytest.mark.slow
 def test_run_cpu_measures_each_model_in_its_own_process(tmp_path):
     out = tmp_path / "cpu.json"
     _script("run_cpu").main(["--models", "small_cnn,mlp", "--image-size", "32", "--batch-size", "2",

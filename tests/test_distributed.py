@@ -53,6 +53,7 @@ def _btc(args: list[str], nproc: int, cwd) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
+@pytest.mark.slow
 def test_two_process_gloo_cv_equals_one_process(phantom_dir, tmp_path):
     one = _btc(["cv", "--data", phantom_dir, *ARGS, "--out", tmp_path / "one"], 1, tmp_path)
     assert one.returncode == 0, one.stderr

@@ -26,6 +26,7 @@ def test_recipes_resolve_for_every_paper():
     assert c.optimizer == "nadam" and load_recipe("paper002")["betas"] == [0.9, 0.99]
 
 
+@pytest.mark.slow
 def test_train_learns_phantom_and_writes_run_folder(phantom_dir, tmp_path, capsys):
     run = tmp_path / "run"
     code, out, err = run_cli(["train", "--data", phantom_dir, *TINY, "--epochs", "8", "--out", run], capsys)
@@ -47,6 +48,7 @@ def test_train_learns_phantom_and_writes_run_folder(phantom_dir, tmp_path, capsy
     assert config["protocol"].startswith("manifest split")
 
 
+@pytest.mark.slow
 def test_resume_after_kill_equals_uninterrupted(phantom_dir, tmp_path, capsys, monkeypatch):
     args = ["train", "--data", phantom_dir, *TINY, "--epochs", "2", "--seed", "3"]
     code, _, err = run_cli([*args, "--out", tmp_path / "full"], capsys)
@@ -77,6 +79,7 @@ def test_resume_after_kill_equals_uninterrupted(phantom_dir, tmp_path, capsys, m
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow
 def test_cv_groups_patients_and_fold_runs_match_full_cv(phantom_dir, tmp_path, capsys):
     args = ["cv", "--data", phantom_dir, *TINY, "--epochs", "1", "--folds", "3"]
     code, _, err = run_cli([*args, "--out", tmp_path / "full"], capsys)

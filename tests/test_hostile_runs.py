@@ -177,18 +177,23 @@ def test_predict_csv_naming_a_folder_is_one_line(trained, tmp_path, capsys):
     assert code == 1 and "is a folder" in one_line(err)
 
 
-def test_sigterm_is_handled_like_ctrl_c():
+def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     import signal
     import subprocess
     import sys
     import time
 
-    code = ("import time, btc.cli as c\n"
-            "def slow(*a, **k):\n    time.sleep(30)\n"
+    ready = tmp_path / "ready"
+    code = ("import time, pathlib, btc.cli as c\n"
+            "def slow(*a, **k):\n"
+            f"    pathlib.Path({str(ready)!r}).touch()\n"
+            "    time.sleep(60)\n"
             "import btc.commands.models as m; m.run = slow\n"
             "c.main(['models'])\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline:  # the command is running
+        time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in one_line(err)

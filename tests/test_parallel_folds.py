@@ -14,6 +14,7 @@ ARGS = ["--model", "small_cnn", "--image-size", "64", "--batch-size", "16", "--e
         "--device", "cpu", "--no-pretrained", "--set", "val_fraction=0.25", "-q"]
 
 
+@pytest.mark.slow
 def test_parallel_folds_equal_sequential_folds(phantom_dir, tmp_path, capsys):
     code, _, err = run_cli(["cv", "--data", phantom_dir, *ARGS, "--out", tmp_path / "seq"], capsys)
     assert code == 0, err

@@ -65,6 +65,7 @@ def test_hold_out_is_shared_between_tasks(phantom_dir, tmp_path):
     assert 0.1 < len(tests["presence"]) / len(manifest) < 0.35
 
 
+@pytest.mark.slow
 def test_two_stage_cv_chains_both_models_on_the_same_test_images(phantom_dir, tmp_path, capsys):
     presence, tumour_type, chained = tmp_path / "presence", tmp_path / "type", tmp_path / "chain"
     for task, out in (("presence", presence), ("tumor_type", tumour_type)):

@@ -100,7 +100,8 @@ def manifest_roles(data: TaskData, config: TrainConfig) -> tuple[np.ndarray, str
     if column != "split":
         raise BtcError(f"split column '{column}' is missing or lacks train and test rows")
     manifest, labels = data.dataset_strata()
-    test = holdout(manifest, labels, config.test_fraction, seed=config.seed)[data.positions]
+    test = holdout(manifest, labels, config.test_fraction, seed=config.seed,
+                   option="--test-fraction")[data.positions]
     grouped = "patient-grouped " if (rows["patient_id"] != "").any() else ""
     return np.where(test, "test", "train").astype(object), f"seeded {grouped}stratified hold-out, test {config.test_fraction:g}"
 
@@ -110,7 +111,8 @@ def add_validation(data: TaskData, roles: np.ndarray, config: TrainConfig) -> np
     roles = roles.copy()
     train = np.flatnonzero(roles == "train")
     if config.val_fraction > 0 and len(train):
-        val = holdout(data.rows.iloc[train], data.targets[train], config.val_fraction, seed=config.seed + 1)
+        val = holdout(data.rows.iloc[train], data.targets[train], config.val_fraction, seed=config.seed + 1,
+                      option="val_fraction (--set val_fraction=…)")
         roles[train[val]] = "val"
     return roles
 

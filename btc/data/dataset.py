@@ -71,7 +71,9 @@ class Augmentation:
     """The random choices of one training batch, per image (None: the recipe draws none).
 
     Drawn for a whole batch and then indexed (`select`), so processes of a data-parallel run
-    that each augment a shard of the batch apply exactly what one process would.
+    that each augment a shard of the batch apply exactly what one process would. The training
+    loop draws a whole epoch's batches at once (`Preprocess.draw_batches`, concatenated with
+    `cat`), moves them to the device in one copy and slices each step's part there.
     """
 
     top: torch.Tensor | None = None         # random-crop offsets
@@ -80,9 +82,24 @@ class Augmentation:
     vflip: torch.Tensor | None = None       # bool
     brightness: torch.Tensor | None = None  # factors in [1 - b, 1 + b]
 
-    def select(self, index: torch.Tensor) -> Augmentation:
-        return Augmentation(*(None if t is None else t[index] for t in
-                              (self.top, self.left, self.hflip, self.vflip, self.brightness)))
+    def fields(self) -> tuple[torch.Tensor | None, ...]:
+        return (self.top, self.left, self.hflip, self.vflip, self.brightness)
+
+    def select(self, index: torch.Tensor | slice) -> Augmentation:
+        """The draws of the images at `index` (indices, a mask or a slice of the batch)."""
+        return Augmentation(*(None if t is None else t[index] for t in self.fields()))
+
+    @classmethod
+    def cat(cls, parts: Sequence[Augmentation]) -> Augmentation:
+        """The draws of consecutive batches as the draws of one batch of them all."""
+        if not parts:
+            return cls()
+        columns = zip(*(p.fields() for p in parts), strict=True)
+        return cls(*(None if column[0] is None else torch.cat(column) for column in columns))
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Augmentation:
+        return Augmentation(*(None if t is None else t.to(device, non_blocking=non_blocking)
+                              for t in self.fields()))
 
 
 @dataclass(frozen=True)
@@ -123,6 +140,11 @@ class Preprocess:
         b = self.brightness
         factor = torch.empty(n).uniform_(1 - b, 1 + b, generator=generator) if b > 0 else None
         return Augmentation(top, left, hflip, vflip, factor)
+
+    def draw_batches(self, sizes: Sequence[int], generator: torch.Generator | None = None) -> Augmentation:
+        """The draws of consecutive batches of `sizes` images, concatenated: the same numbers as
+        calling `draw` batch by batch with the same generator (an epoch is drawn at once)."""
+        return Augmentation.cat([self.draw(n, generator) for n in sizes])
 
     def apply(self, batch: torch.Tensor, aug: Augmentation | None = None) -> torch.Tensor:
         """Crop, augment (training: `aug` given) and normalise a uint8 batch."""

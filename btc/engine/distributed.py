@@ -7,7 +7,8 @@ schedule in every process:
 
 - every process holds the decoded uint8 dataset and draws the same epoch order and augmentation
   (seeded by (seed, epoch)); each global batch of `--batch-size` images (the recipe's batch) is
-  cut into N contiguous shards, one per process (`shard`);
+  cut into N contiguous shards, one per process (`shard`, `shard_slice`); a final batch too small
+  to give every process an image (and BatchNorm two values) is dropped, so no shard is empty;
 - the loss of a shard is its sum divided by the global batch size, times N, so DDP's gradient
   mean equals the gradient of the global batch's mean loss: N processes take the same steps as
   one process (up to float summation order). BatchNorm layers become SyncBatchNorm on CUDA;
@@ -115,9 +116,19 @@ def barrier() -> None:
         dist.barrier()
 
 
+def shard_slice(n: int, d: Dist) -> slice:
+    """The positions of this process's contiguous part of a global batch of `n` (all of them with
+    one process): the first `n % world` processes take one more, as `torch.tensor_split` cuts."""
+    if not d.active:
+        return slice(0, n)
+    base, extra = divmod(n, d.world_size)
+    start = d.rank * base + min(d.rank, extra)
+    return slice(start, start + base + (1 if d.rank < extra else 0))
+
+
 def shard(index: torch.Tensor, d: Dist) -> torch.Tensor:
     """This process's contiguous part of a global batch of indices (all of it with one process)."""
-    return index.tensor_split(d.world_size)[d.rank] if d.active else index
+    return index[shard_slice(len(index), d)]
 
 
 def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:

@@ -6,35 +6,47 @@ schedule from the config, then per epoch train on shuffled batches, validate, lo
 shuffle, the augmentation, dropout) is drawn from generators seeded with (seed, e), so a run
 resumed after epoch e continues exactly as the uninterrupted run would have.
 
-On CUDA the loop uses autocast (bf16 where supported, else fp16 with a gradient scaler), an
-optional channels-last memory format and `torch.compile`; on CPU it runs in fp32. Under torchrun
-the same loop runs data-parallel (`btc.engine.distributed`): each process trains on its shard of
-every global batch and evaluates a shard of each split, and only rank 0 writes.
+An epoch's order and augmentation are drawn at its start on the host (`plan_epoch`, batch by
+batch in the order a per-step loop would draw them) and copied to the device in one
+non-blocking copy from pinned memory (`EpochPlan.to`), so a training step makes no
+host→device copy. A final batch smaller than `smallest_batch` images is dropped (BatchNorm
+cannot normalise one image in training — split-attention's 1×1 features — and under torchrun
+every process needs an image); the history row counts the images trained on (`train_images`).
+
+On CUDA the training steps use autocast (bf16 where supported, else fp16 with a gradient
+scaler), an optional channels-last memory format and `torch.compile`; on the CPU they run in
+fp32. Evaluation (validation and test, through the `Predictor`) is fp32 everywhere. The backend
+flags (`cudnn.benchmark`, or the deterministic algorithms with `deterministic: true`) are set for
+the length of `fit`, `train_epoch` and `predict` (`btc.engine.devices.run_flags`), never as a
+side effect of building a trainer. Under torchrun the same loop runs data-parallel
+(`btc.engine.distributed`): each process trains on its shard of every global batch and evaluates
+a shard of each split, and only rank 0 writes.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from btc.data.dataset import Augmentation, Preprocess
 from btc.engine import distributed
 from btc.engine.checkpoint import read_state
 from btc.engine.config import TrainConfig
-from btc.engine.devices import amp_dtype
+from btc.engine.devices import amp_dtype, run_flags
+from btc.engine.memory_format import configured_memory_format, preferred_memory_format
 from btc.engine.predictor import Predictor
 from btc.errors import BtcError
 from btc.io import atomic_torch_save
 from btc.runfolder import RunFolder
-
 
 
 @dataclass
@@ -55,6 +67,91 @@ class TensorSplit:
 
 def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % (2**63 - 1)
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """An epoch's batches: the shuffled image order, every image's augmentation, the batch bounds."""
+
+    order: torch.Tensor                # (images used,) indices into the split, in training order
+    aug: Augmentation                  # per position of `order`
+    bounds: tuple[tuple[int, int], ...]  # [start, stop) of each global batch in `order`
+    dropped: int = 0                   # images of a final batch too small to train on
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def to(self, device: torch.device, index_device: torch.device | None = None) -> EpochPlan:
+        """The plan on `device` in one copy: its tensors packed into one float64 buffer (exact for
+        indices below 2^53, flags and float32 factors), pinned and copied without blocking. The
+        order goes to `index_device` (the images' device) when that is another one."""
+        index_device = index_device or device
+        if device.type == "cpu" and index_device.type == "cpu":
+            return self
+        order_along = _same_device(index_device, device)
+        fields = [t for t in ((self.order,) if order_along else ()) + self.aug.fields() if t is not None]
+        moved = iter(copy_packed(fields, device))
+        order = next(moved) if order_along else self.order.to(index_device)
+        aug = Augmentation(*(None if t is None else next(moved) for t in self.aug.fields()))
+        return EpochPlan(order, aug, self.bounds, self.dropped)
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """`cuda` and `cuda:0` are one device when 0 is the current one (a tensor's device has an index)."""
+    if a.type != b.type:
+        return False
+    if a.type != "cuda" or a.index == b.index:
+        return True
+    current = torch.cuda.current_device()
+    return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
+
+
+def copy_packed(tensors: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """1-D host tensors of one length on `device`, through one (pinned, non-blocking) copy."""
+    if not tensors:
+        return []
+    host = torch.stack([t.to(torch.float64) for t in tensors])
+    if device.type == "cuda":
+        host = host.pin_memory()
+    packed = host.to(device, non_blocking=True)
+    return [row.to(t.dtype) for row, t in zip(packed.unbind(0), tensors, strict=True)]
+
+
+def plan_epoch(n: int, batch_size: int, preprocess: Preprocess, generator: torch.Generator,
+               smallest: int = 2) -> EpochPlan:
+    """Shuffle `n` images into batches of `batch_size` and draw their augmentation (on the host),
+    dropping a final batch of fewer than `smallest` images. The draws are made batch by batch,
+    so they are the numbers a loop drawing at every step would get from `generator`."""
+    order = torch.randperm(n, generator=generator)
+    sizes = [min(batch_size, n - start) for start in range(0, n, batch_size)]
+    dropped = sizes.pop() if sizes and sizes[-1] < smallest else 0
+    used = n - dropped
+    starts = range(0, used, batch_size)
+    bounds = tuple((start, min(start + batch_size, used)) for start in starts)
+    return EpochPlan(order[:used], preprocess.draw_batches(sizes, generator), bounds, dropped)
+
+
+class EpochStats(NamedTuple):
+    """What one training epoch measured: mean loss and accuracy over the images trained on."""
+
+    loss: float
+    accuracy: float
+    images: int
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _under_run_flags(method: Callable) -> Callable:
+    """Run a `Trainer` method under its run's backend flags (restored afterwards)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Trainer, *args: Any, **kwargs: Any) -> Any:
+        with run_flags(self.config.deterministic, self.device):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -90,8 +187,6 @@ class Trainer:
         self.device = device
         self.dist = distributed.current()
         self.amp_dtype = amp_dtype(config, device)
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = not config.deterministic
         if self.dist.active and device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN over the global batch
         self.predictor = Predictor(model, config, device, self._memory_format(model))
@@ -111,39 +206,59 @@ class Trainer:
         self.on_epoch = on_epoch or (lambda row: None)
 
     def _memory_format(self, model: nn.Module) -> torch.memory_format:
-        """channels_last on/off as configured; `auto` measures both once on CUDA (cached choice,
-        the same as `btc benchmark --channels-last auto`) and is contiguous on the CPU."""
-        if self.device.type != "cuda" or self.config.channels_last == "off":
-            return torch.contiguous_format
-        if self.config.channels_last == "on":
-            return torch.channels_last
-        from btc.engine.memory_format import preferred_memory_format
-
-        choice = preferred_memory_format(self.config.model, model, self.device, self.config.image_size,
-                                         self.config.batch_size, self.amp_dtype)
+        """channels_last on/off as configured; `auto` is contiguous on the CPU and on CUDA the
+        format measured once under the run's conditions (its cuDNN flags, compiled when the run
+        compiles) and cached, the same choice as `btc benchmark --channels-last auto`."""
+        chosen = configured_memory_format(self.config.channels_last, self.device)
+        if chosen is not None:
+            return chosen
+        config = self.config
+        choice = preferred_memory_format(config.model, model, self.device, config.image_size, config.batch_size,
+                                         self.amp_dtype, compile=config.compile, deterministic=config.deterministic)
         channels_last = distributed.broadcast(choice == torch.channels_last)  # DDP: rank 0's, everywhere
         return torch.channels_last if channels_last else torch.contiguous_format
 
     # ------------------------------------------------------------------ batches
 
-    def train_epoch(self, split: TensorSplit, epoch: int) -> tuple[float, float]:
-        """One pass over `split` in the order and augmentation of epoch `epoch`."""
-        seed = epoch_seed(self.config.seed, epoch)
-        generator = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)  # dropout and other in-model randomness
-        self.model.train()
-        order = torch.randperm(len(split), generator=generator)
-        batches = order.split(self.config.batch_size)
+    @property
+    def smallest_batch(self) -> int:
+        """The fewest images a training step takes: two (BatchNorm normalises over the batch),
+        and one per process under torchrun — two per process where each process normalises its
+        own shard (gloo on the CPU, no SyncBatchNorm) and the model has BatchNorm."""
         world = self.dist.world_size
-        preprocess = self.predictor.preprocess
+        per_process_bn = self.dist.active and self.device.type != "cuda" and has_batchnorm(self.model)
+        return 2 * world if per_process_bn else max(2, world)
+
+    def plan(self, split: TensorSplit, epoch: int) -> EpochPlan:
+        """Epoch `epoch`'s order and augmentation of `split`, on the devices of the step."""
+        generator = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch))
+        plan = plan_epoch(len(split), self.config.batch_size, self.predictor.preprocess, generator,
+                          self.smallest_batch)
+        return plan.to(self.device, split.images.device)
+
+    def _steps(self, split: TensorSplit, plan: EpochPlan) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """(global batch size, this process's input, its targets) of each step of `plan`."""
+        targets_elsewhere = split.targets.device != split.images.device
+        for start, stop in plan.bounds:
+            mine = distributed.shard_slice(stop - start, self.dist)
+            rows = slice(start + mine.start, start + mine.stop)
+            index = plan.order[rows]
+            x = self.predictor.inputs(split.images[index], plan.aug.select(rows))
+            y = split.targets[index.to(split.targets.device) if targets_elsewhere else index]
+            yield stop - start, x, y.to(self.device, non_blocking=True)
+
+    @_under_run_flags
+    def train_epoch(self, split: TensorSplit, epoch: int) -> EpochStats:
+        """One pass over `split` in the order and augmentation of epoch `epoch`."""
+        plan = self.plan(split, epoch)
+        if not len(plan):
+            raise BtcError(f"the training split has {len(split)} image(s): a training step needs at least "
+                           f"{self.smallest_batch}")
+        torch.manual_seed(epoch_seed(self.config.seed, epoch))  # dropout and other in-model randomness
+        self.model.train()
+        world = self.dist.world_size
         loss_sum, correct = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
-        for step, index in enumerate(batches):
-            global_batch = len(index)
-            aug = preprocess.draw(global_batch, generator)  # the whole global batch's draws
-            mine = distributed.shard(torch.arange(global_batch), self.dist)
-            index = index[mine].to(split.images.device)
-            x = self.predictor.inputs(split.images[index], aug.select(mine))
-            y = split.targets[index].to(self.device, non_blocking=True)
+        for step, (global_batch, x, y) in enumerate(self._steps(split, plan)):
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 logits = self.forward_train(x)
             batch_loss = F.cross_entropy(logits.float(), y, reduction="sum")
@@ -157,19 +272,20 @@ class Trainer:
             self.scaler.update()
             loss_sum += batch_loss.detach()
             correct += (logits.argmax(1) == y).sum()
-            self.on_batch(step + 1, len(batches))
+            self.on_batch(step + 1, len(plan.bounds))
         distributed.all_reduce_sum(loss_sum)
         distributed.all_reduce_sum(correct)
         if not torch.isfinite(loss_sum):
             self._diverged(epoch, "some step", loss_sum)
-        return float(loss_sum) / len(split), float(correct) / len(split)
+        return EpochStats(float(loss_sum) / len(plan), float(correct) / len(plan), len(plan))
 
     def _diverged(self, epoch: int, where: str, loss: torch.Tensor) -> None:
         raise BtcError(f"training diverged: loss is {loss.item()} at epoch {epoch + 1}, {where}; "
                        f"try a lower --lr (now {self.optimizer.param_groups[0]['lr']:g})")
 
+    @_under_run_flags
     def predict(self, split: TensorSplit, batch_size: int | None = None) -> np.ndarray:
-        """Class probabilities (N, C) of a split, in its order (evaluation preprocessing)."""
+        """Class probabilities (N, C) of a split, in its order (evaluation preprocessing, fp32)."""
         return self.predictor.predict(split.images, batch_size)
 
     # ------------------------------------------------------------------ state
@@ -193,6 +309,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
 
+    @_under_run_flags
     def fit(self, train: TensorSplit, val: TensorSplit | None, run: RunFolder,
             extra: dict[str, Any], resume: bool = False) -> list[dict[str, Any]]:
         """Train for `config.epochs`, checkpointing every epoch; returns the history rows.
@@ -213,10 +330,10 @@ class Trainer:
         for epoch in range(start, self.config.epochs):
             began = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
-            train_loss, train_acc = self.train_epoch(train, epoch)
+            trained = self.train_epoch(train, epoch)
             self.scheduler.step()
-            row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "train_accuracy": train_acc,
-                   "val_loss": float("nan"), "val_accuracy": float("nan")}
+            row = {"epoch": epoch + 1, "lr": lr, "train_loss": trained.loss, "train_accuracy": trained.accuracy,
+                   "train_images": trained.images, "val_loss": float("nan"), "val_accuracy": float("nan")}
             if val is not None and len(val):
                 probs = self.predict(val)
                 targets = val.targets.cpu().numpy()

@@ -16,11 +16,20 @@ the MLP.
 - `resnet18`, `resnet34`, `resnet50`, `vgg16`, `resnext101` (32×8d), `googlenet` (no auxiliary
   heads), `efficientnet_v2_s`, `densenet121`: torchvision builds with a `num_classes` head, the
   networks paper 003 compares in Tables 2 and 5 (`resnet34` is Table 2's model 1).
+- Paper 001's Fig. 3 (§III-B) compares its references [1]–[7] on an 80/20 split: VGG (`vgg16`),
+  ResNet (`resnet50`), ResNeXt (`resnext50`: torchvision ResNeXt50 32×4d), DenseNet
+  (`densenet121`), SENet (`seresnet50`), SKNet (`sknet50`) and ResNeSt (`resnest50`,
+  `resnesat.py`). `seresnet50` and `sknet50` are btc's builds of timm's `seresnet50` and
+  `skresnext50_32x4d` (`senet_sknet.py`); the three new ones default to paper 001's recipe.
 
-Each but the MLP names its torchvision ImageNet weights as its registry `pretrained` source
-(`torchvision:<Enum>.IMAGENET1K_V1`), which `btc.models.weights` loads into the built network:
-every tensor but the new head. `pretrained` changes only GoogLeNet's build (the input transform
-its ImageNet weights, ported from TensorFlow, expect).
+Each but the MLP names its ImageNet weights as its registry `pretrained` source, which
+`btc.models.weights` loads into the built network (every tensor but the new head): torchvision's
+`torchvision:<Enum>.IMAGENET1K_V1`, or for `seresnet50` and `sknet50` timm's default tag of the
+network (`timm:seresnet50.a1_in1k`, `timm:skresnext50_32x4d.ra_in1k`, the weights
+`timm.create_model(name, pretrained=True)` loads); these two build without timm, which checks and
+loads their weights (without it, `--pretrained` stops with one line saying to install it).
+`pretrained` changes only GoogLeNet's build (the input transform its ImageNet weights, ported from
+TensorFlow, expect).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from torch import nn
 
 from btc.errors import BtcError
 from btc.models.registry import register_model
+from btc.models.senet_sknet import se_resnet50, sk_resnext50
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -120,13 +130,14 @@ def mlp(num_classes: int, pretrained: bool = False) -> nn.Module:
 
 
 class TorchvisionBaseline(NamedTuple):
-    """A plain torchvision network of paper 003's comparisons, with a new `num_classes` head."""
+    """A plain torchvision network of the papers' comparisons, with a new `num_classes` head."""
 
     builder: Callable[..., nn.Module]
     weights: type[tvm.WeightsEnum]  # its ImageNet weights (meta: parameter count, GFLOPS)
     head: str  # dotted path of the `nn.Linear` classifier that is replaced
     cam_layer: str
     description: str
+    paper: str = ""  # "001": a baseline only paper 001 uses (its recipe and 256 px input)
 
 
 TORCHVISION_BASELINES = {
@@ -154,11 +165,14 @@ TORCHVISION_BASELINES = {
     "densenet121": TorchvisionBaseline(
         tvm.densenet121, tvm.DenseNet121_Weights, "classifier", "features",
         "torchvision DenseNet121 (paper 003, Table 5)"),
+    "resnext50": TorchvisionBaseline(
+        tvm.resnext50_32x4d, tvm.ResNeXt50_32X4D_Weights, "fc", "layer4",
+        "torchvision ResNeXt50 32x4d (paper 001, Fig. 3, ref. [3])", paper="001"),
 }
 
 
 def _make_plain(name: str) -> Callable[..., nn.Module]:
-    builder, _, head, _, description = TORCHVISION_BASELINES[name]
+    builder, _, head, _, description, _ = TORCHVISION_BASELINES[name]
 
     def build(num_classes: int, pretrained: bool = False) -> nn.Module:
         extra = {}
@@ -173,7 +187,26 @@ def _make_plain(name: str) -> Callable[..., nn.Module]:
 
 
 for _name, _baseline in TORCHVISION_BASELINES.items():
-    register_model(_name, paper="", input_size=224, recipe="paper003",
+    _paper001 = _baseline.paper == "001"
+    register_model(_name, paper=_baseline.paper, input_size=256 if _paper001 else 224,
+                   recipe="paper001" if _paper001 else "paper003",
                    cam_layer=_baseline.cam_layer, description=_baseline.description,
                    pretrained=f"torchvision:{_baseline.weights.__name__}.IMAGENET1K_V1")(
         _make_plain(_name))
+
+
+# --------------------------------------------------------------------------- paper 001, Fig. 3
+
+
+@register_model("seresnet50", paper="001", input_size=256, recipe="paper001", cam_layer="layer4",
+                pretrained="timm:seresnet50.a1_in1k")
+def seresnet50(num_classes: int, pretrained: bool = False) -> nn.Module:
+    """SE-ResNet50, timm `seresnet50` layout (paper 001, Fig. 3, ref. [5] SENet)."""
+    return se_resnet50(num_classes)
+
+
+@register_model("sknet50", paper="001", input_size=256, recipe="paper001", cam_layer="layer4",
+                pretrained="timm:skresnext50_32x4d.ra_in1k")
+def sknet50(num_classes: int, pretrained: bool = False) -> nn.Module:
+    """SKNet-50 = SK-ResNeXt50 32x4d, timm `skresnext50_32x4d` layout (paper 001, Fig. 3, ref. [6])."""
+    return sk_resnext50(num_classes)

@@ -171,6 +171,11 @@ def pct(value: float) -> str:
     return f"{value * 100:.2f}"
 
 
+def ci(low: float, high: float) -> str:
+    """The report's one CI notation, of fractions shown as percentages."""
+    return f"95 % CI [{pct(low)}, {pct(high)}]"
+
+
 def paper_pct(value: float, unit: str) -> str:
     return f"paper {P.to_percent(value, unit):.2f}"
 
@@ -211,15 +216,11 @@ def test_paper_002_table_3(runs, capsys):
         first = find(rows, Model=label, Classes="Pituitary")
         assert first["Kappa"].startswith(f"{m['kappa']:.4f} (paper {published['kappa']:.4f}")
         low, high = bootstrap_accuracy_ci(correct(run))
-        assert first["Accuracy"].startswith(f"{pct(m['accuracy'])} [{pct(low)}–{pct(high)}]")
+        assert first["Accuracy"].startswith(f"{pct(m['accuracy'])}, {ci(low, high)} (")
         assert f"paper {spec['accuracy_text'][model]:.2f}" in first["Accuracy"]
-    # no MobileNetV2 run was given: its row keeps the published values and is never filled in
-    for cls in (*spec["classes"], "average"):
-        row = find(rows, Model="MobileNetV2", Classes=P.CLASS_LABELS[cls])
-        for metric in spec["columns"]:
-            expected = paper_pct(spec["rows"]["mobilenet_v2"]["per_class"][cls][metric], "fraction")
-            assert row[P.METRIC_LABELS[metric]] == f"no run ({expected})"
-    assert find(rows, Model="MobileNetV2", Classes="Pituitary")["Accuracy"] == "no run (paper 96.72)"
+    # no MobileNetV2 run was given: its five rows collapse into one line, never filled in
+    assert not [r for r in rows if r["Model"] == "MobileNetV2"]
+    assert "\nPublished only (no run given): MobileNetV2.\n" in text
 
 
 def test_paper_002_csv_long_format(runs, capsys):
@@ -235,8 +236,11 @@ def test_paper_002_csv_long_format(runs, capsys):
         assert float(line["diff"]) == pytest.approx(float(line["btc"]) - float(line["paper"]), abs=1e-5)
     kappa = frame[(frame["row"] == "DSConv-CBAM") & (frame["column"] == "Kappa")].iloc[0]
     assert float(kappa["btc"]) == pytest.approx(m["kappa"], abs=1e-6)
+    # CSV keeps the rows no run filled, with the published values
     missing = frame[frame["row"].str.startswith("MLP")]
-    assert (missing["status"] == "no run").all() and (missing["btc"] == "").all()
+    assert len(missing) == 5 * 4 + 2 and (missing["status"] == "no run").all() and (missing["btc"] == "").all()
+    recall = missing[(missing["row"] == "MLP / Glioma") & (missing["column"] == "Recall")].iloc[0]
+    assert float(recall["paper"]) == pytest.approx(P.PAPER_002["rows"]["mlp"]["per_class"]["glioma"]["recall"] * 100)
     provenance = frame[frame["table"] == "provenance"].set_index("column")["btc"]
     assert provenance["model"] == "dsconv_cbam"
 
@@ -251,12 +255,14 @@ def test_paper_001_tables_iii_iv(runs, capsys):
         cell = row[P.METRIC_LABELS[metric]]
         assert cell.startswith(pct(m["per_class"]["tumor"][metric]) + " ("), cell
         assert paper_pct(spec["III"]["rows"]["resnesat"][metric], "fraction") in cell
-    assert row["Accuracy"].startswith(pct(m["accuracy"]) + " [")
+    assert row["Accuracy"].startswith(pct(m["accuracy"]) + ", 95 % CI [")
     assert paper_pct(spec["III"]["rows"]["resnesat"]["accuracy"], "fraction") in row["Accuracy"]
-    resnest = find(tables["Table III. Presence or absence of tumor model"], Model="ResNeSt")
-    assert resnest["Recall"] == f"no run ({paper_pct(0.9733, 'fraction')})"
-    for r in tables["Table IV. Source of tumor model (primary or secondary)"]:
-        assert all(r[c].startswith("no run") for c in ("Recall", "Specificity", "Precision", "F1-score", "Accuracy"))
+    assert [r["Model"] for r in tables["Table III. Presence or absence of tumor model"]] == ["ResNeSAt"]
+    # Table IV has no run at all: no table, one line naming its published rows
+    assert "Table IV. Source of tumor model (primary or secondary)" not in tables
+    table_iv = text[text.index("## Table IV."):]
+    assert table_iv.split("\n\n")[2] == "Published only (no run given): ResNeSt, ResNeSAt."
+    assert "\nPublished only (no run given): ResNeSt.\n" in text  # Table III
 
 
 def test_paper_003_tables(runs, capsys):
@@ -268,10 +274,12 @@ def test_paper_003_tables(runs, capsys):
     # Table 2: ablation accuracies (a CV shows mean ± std over folds)
     t2 = tables["Table 2. Model's average test accuracy (ablation)"]
     cell = find(t2, Model="5")["Accuracy"]
-    assert cell.startswith(f"{pct(cv.mean['accuracy'])} ± {pct(cv.std['accuracy'])} [")
+    assert cell.startswith(f"{pct(cv.mean['accuracy'])} ± {pct(cv.std['accuracy'])}, 95 % CI [")
     assert "paper 98.82" in cell
-    assert find(t2, Model="1")["Accuracy"].startswith(pct(metrics(r34)["accuracy"]) + " [")
-    assert find(t2, Model="2")["Accuracy"] == "no run (paper 98.33)"
+    assert find(t2, Model="1")["Accuracy"].startswith(pct(metrics(r34)["accuracy"]) + ", 95 % CI [")
+    assert [r["Model"] for r in t2] == ["1", "5"]
+    assert ("Published only (no run given): 2 (ResNet34 + A), 3 (ResNet34 + B), 4 (ResNet34 + C)."
+            in text.split("## Table 2.")[1].split("## Table 3.")[0])
     # Table 3: per class, macro average
     t3 = tables["Table 3. Average evaluation index of each model (%)"]
     m = metrics(r34)
@@ -289,8 +297,8 @@ def test_paper_003_tables(runs, capsys):
         assert row["Recall"].startswith(pct(fold.metrics["macro"]["recall"]) + " (")
         assert f"paper {spec['table4']['folds'][fold.fold]['recall']:.2f}" in row["Recall"]
         low, high = bootstrap_accuracy_ci(correct(CVFolder(cv_dir).fold(fold.fold).path))
-        assert row["Accuracy"].startswith(f"{pct(fold.metrics['accuracy'])} [{pct(low)}–{pct(high)}]")
-    assert find(t4, **{"K-Fold": "5"})["F1-score"] == "no fold (paper 98.58)"
+        assert row["Accuracy"].startswith(f"{pct(fold.metrics['accuracy'])}, {ci(low, high)} (")
+    assert find(t4, **{"K-Fold": "5"})["F1-score"] == "no fold (paper 98.58)"  # the CV's missing fold stays
     average = find(t4, **{"K-Fold": "Average"})
     assert average["Precision"].startswith(f"{pct(cv.mean['macro']['precision'])} ± "
                                            f"{pct(cv.std['macro']['precision'])} (paper 98.42")
@@ -298,7 +306,8 @@ def test_paper_003_tables(runs, capsys):
     t5 = tables["Table 5. Other classification networks (%)"]
     assert find(t5, Network="Ours (ResNet34 + A + B + C)")["Specificity"].startswith(
         pct(cv.mean["macro"]["specificity"]) + " ± ")
-    assert find(t5, Network="Vgg16")["Accuracy"] == "no run (paper 95.77)"
+    assert "Vgg16" in text.split("## Table 5.")[1].split("Published only (no run given): ")[1].split("\n")[0]
+    assert len(t5) == 1  # Ours; the seven other networks have no run
 
 
 def test_paper_004_optimisers(runs, capsys):
@@ -307,14 +316,12 @@ def test_paper_004_optimisers(runs, capsys):
     m = metrics(runs["sgd"])
     last = RunFolder(runs["sgd"]).read_history().iloc[-1]
     sgd = find(rows, Run=runs["sgd"].name)
-    assert sgd["Test accuracy"].startswith(pct(m["accuracy"]) + " [") and "paper 99.25" in sgd["Test accuracy"]
+    assert sgd["Test accuracy"].startswith(pct(m["accuracy"]) + ", 95 % CI [") and "paper 99.25" in sgd["Test accuracy"]
     assert sgd["Test loss"].startswith(f"{m['loss']:.5f} (paper 0.03780, Δ ")
     assert sgd["Train accuracy"].startswith(pct(last["train_accuracy"]) + " (paper 99.84")
     assert sgd["Train loss"].startswith(f"{last['train_loss']:.5f} (paper 0.00550")
-    nadam = find(rows, Optimiser=P.PAPER_004["rows"]["paper004-nadam"]["label"])
-    assert nadam["Test accuracy"] == "no run (paper 99.31)"
-    assert nadam["Test loss"] == "no run (paper 0.03446)"
-    assert nadam["Train loss"] == "no run (paper –)"
+    assert len(rows) == 1
+    assert f"\nPublished only (no run given): {P.PAPER_004['rows']['paper004-nadam']['label']}.\n" in text
 
 
 # --------------------------------------------------------------------------- generic report, provenance, plots
@@ -446,7 +453,27 @@ def test_mcnemar_of_two_runs_on_the_same_test_images(runs, capsys):
     paired = find(rows, **{"Run A": "dsconv", "Run B": "mlp"})
     assert paired["A right, B wrong"] == str(expected.b) and paired["A wrong, B right"] == str(expected.c)
     assert paired["p (exact)"] == f"{expected.p_value:.4g}"
-    assert find(rows, **{"Run A": "dsconv", "Run B": "resnesat"})["p (exact)"] == "not paired (different test images)"
+    assert find(rows, **{"Run A": "dsconv", "Run B": "resnesat"})["p (exact)"].startswith("no test: different labels")
+
+
+def test_mcnemar_only_between_runs_that_predict_the_same_labels(runs, tmp_path, capsys):
+    """A 4-class two-stage chain and its 2-class presence run are tested on the same images, but
+    "right" means different things: no McNemar test between them, and the report says why."""
+    paths, four = images(FOUR)
+    chain = write_run(RunFolder(tmp_path / "chain"), model="resnesat", classes=FOUR, seed=1, task="chain",
+                      paths=paths, targets=four)
+    presence = write_run(RunFolder(tmp_path / "presence"), model="resnesat", classes=PRESENCE, seed=2,
+                         task="presence", paths=paths, targets=(four != FOUR.index("notumor")).astype(int))
+    relabelled = write_run(RunFolder(tmp_path / "relabelled"), model="mlp", classes=FOUR, seed=3, paths=paths,
+                           targets=(four + 1) % 4)
+    text = report(capsys, chain.path, presence.path, relabelled.path)
+    rows = md_tables(text)["Paired comparisons (McNemar)"]
+    different = find(rows, **{"Run A": "chain", "Run B": "presence"})
+    assert different["p (exact)"] == ("no test: different labels (4 classes (glioma, meningioma, notumor, pituitary) "
+                                      "vs 2 classes (no_tumor, tumor))")
+    assert different["A right, B wrong"] == "–" and different["Significant (α = 0.05)"] == "–"
+    assert (find(rows, **{"Run A": "chain", "Run B": "relabelled"})["p (exact)"]
+            == "no test: the same images carry different labels")
 
 
 def test_mcnemar_pairs_images_by_path_not_by_order(runs, tmp_path):
@@ -527,13 +554,20 @@ def test_write_cv_report_lists_folds_1_to_k_and_mean_std(runs, tmp_path):
     text = path.read_text()
     assert path.parent == cv.path and text.startswith("# demo CV\n")
     lines = text.splitlines()
+
+    def shown(value: float, key: tuple[str, ...]) -> str:  # rates in percent, kappa and AUC plain
+        return f"{value:.4f}" if key[-1] in ("kappa", "auc") else pct(value)
+
     for f in summary.folds:
         row = next(line for line in lines if line.startswith(f"| {f.fold} |"))
-        assert row == "| " + " | ".join([str(f.fold)] + [f"{metric_value(f.metrics, key):.4f}"
+        assert row == "| " + " | ".join([str(f.fold)] + [shown(metric_value(f.metrics, key), key)
                                                         for key, _ in SUMMARY_METRICS]) + " |"
     mean = next(line for line in lines if line.startswith("| **mean ± std**"))
-    accuracy = f"{summary.mean['accuracy']:.4f} ± {summary.std['accuracy']:.4f}"
-    assert mean.split(" | ")[1] == accuracy
+    assert mean.split(" | ")[1] == f"{pct(summary.mean['accuracy'])} ± {pct(summary.std['accuracy'])}"
+    assert "percentages with two decimals" in text
+    pooled = read_run(cv)
+    low, high = bootstrap_accuracy_ci(pooled.correct)
+    assert f"pooled: accuracy {pct(pooled.pooled_accuracy)}, {ci(low, high)}." in text
     assert "Protocol: stratified 2-fold." in text and "Model `mlp`" in text
     for name in PLOTS:
         assert f"]({name})" in text
@@ -575,7 +609,7 @@ def test_btc_0_1_cv_folder_is_migrated_to_folds_1_to_k(tmp_path, capsys):
     for k, m in ((1, fold_metrics[0]), (2, fold_metrics[1])):
         row = find(t4, **{"K-Fold": str(k)})
         assert row["Run"] == f"{old.name}/fold-{k}"
-        assert row["Accuracy"].startswith(pct(m["accuracy"]) + " [")
+        assert row["Accuracy"].startswith(pct(m["accuracy"]) + ", 95 % CI [")
     assert find(t4, **{"K-Fold": "3"})["Accuracy"] == "no fold (paper 98.89)"
     # migrated in place: fold-1 and fold-2, folds.csv and cv.json numbered from 1
     assert sorted(p.name for p in old.iterdir() if p.is_dir()) == ["fold-1", "fold-2"]

@@ -52,7 +52,7 @@ def test_markdown_marks_the_deviating_row_and_names_its_deviations(runs, capsys)
     assert deviates["Protocol"] == "not the paper's protocol ¹"
     accuracy = RunFolder(runs["deviates"]).read_metrics()["accuracy"] * 100
     cell = deviates["Test accuracy"]
-    assert cell.startswith(f"{accuracy:.2f} [") and "] ¹ (paper 99.31, Δ " in cell, cell
+    assert cell.startswith(f"{accuracy:.2f}, 95 % CI [") and "] ¹ (paper 99.31, Δ " in cell, cell
     for column in ("Test loss", "Train accuracy", "Train loss"):
         assert " ¹ (paper " in deviates[column], deviates[column]
     assert f"\n¹ {FOOTNOTE}\n" in text

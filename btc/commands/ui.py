@@ -3,11 +3,16 @@
 `out` is stdout (results, tables, `--json`), `err` is stderr (progress, notes, errors).
 `RichProgress` implements `btc.progress.Progress` with rich bars on stderr; `--quiet` passes
 `SILENT` instead, so the parts run the same way and only the final one-line result is printed.
+
+Both consoles soft-wrap (a long line is never broken mid-sentence) and, when they do not write
+to a terminal (piped, redirected to a file) and `COLUMNS` is unset, lay tables out on
+`PIPE_WIDTH` columns instead of rich's default 80, which cut the headings of the metrics tables.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from rich.console import Console
@@ -23,8 +28,18 @@ from rich.progress import Progress as _RichBars
 
 from btc.progress import SILENT, Progress
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+PIPE_WIDTH = 160
+
+
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPE_WIDTH
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 class RichProgress(Progress):

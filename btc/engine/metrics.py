@@ -6,11 +6,16 @@ Tables 2–5: accuracy, per class precision / recall / F1. Paper 004: accuracy a
 
 Specificity has no scikit-learn function: for class c it is TN / (TN + FP) read off the
 one-vs-rest confusion matrix (`multilabel_confusion_matrix`).
+
+A metric that is undefined on the given predictions (AUC with one class present, Cohen's kappa
+when truth and prediction share a single label) is None; scikit-learn's
+`UndefinedMetricWarning` for it is silenced here, so it never interrupts a command's output.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -23,6 +28,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
     roc_auc_score,
 )
+from sklearn.exceptions import UndefinedMetricWarning
 
 PER_CLASS_KEYS = ("precision", "recall", "specificity", "f1", "support")
 
@@ -59,7 +65,15 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str],
 
     `probs` is (N, C) with rows summing to 1; the prediction is its arg-max unless `y_pred`
     gives it (a two-stage chain decides stage by stage, not by the arg-max of the product).
+    Undefined metrics are None, without scikit-learn's warning.
     """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return _compute_metrics(y_true, probs, classes, y_pred)
+
+
+def _compute_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str],
+                     y_pred: np.ndarray | None) -> dict[str, Any]:
     y_true = np.asarray(y_true, dtype=int)
     probs = np.asarray(probs, dtype=float)
     n_classes = len(classes)

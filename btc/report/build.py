@@ -22,17 +22,30 @@ from btc.report.stats import mcnemar
 from btc.report.tables import BUILDERS, TITLES, generic_table, normalize_paper, number_footnotes
 
 
+def _classes_text(run: Run) -> str:
+    return f"{len(run.classes)} classes ({', '.join(run.classes)})"
+
+
 def compare_runs(runs: list[Run]) -> list[Comparison]:
-    """McNemar's exact test for every pair of runs tested on the same images (matched by path)."""
+    """McNemar's exact test for every pair of runs that predict the same labels on the same test
+    images (matched by path). A pair that does not is listed with the reason it has no test: its
+    classes differ (a 4-class two-stage chain and its 2-class presence run: "right" does not mean
+    the same thing), its test images differ, or the same image carries different labels."""
     out = []
     for a, b in combinations(runs, 2):
         pa, pb = a.predictions.paths, b.predictions.paths
+        if list(a.classes) != list(b.classes):
+            out.append(Comparison(a.name, b.name, None, f"no test: different labels ({_classes_text(a)} vs "
+                                                          f"{_classes_text(b)})"))
+            continue
         if len(pa) != len(pb) or set(pa) != set(pb) or len(set(pa)) != len(pa):
             out.append(Comparison(a.name, b.name, None, "not paired (different test images)"))
             continue
-        position = {path: i for i, path in enumerate(pb)}
-        correct_b = b.correct[[position[path] for path in pa]]
-        out.append(Comparison(a.name, b.name, mcnemar(a.correct, correct_b)))
+        order = [{path: i for i, path in enumerate(pb)}[path] for path in pa]
+        if not (a.predictions.targets == b.predictions.targets[order]).all():
+            out.append(Comparison(a.name, b.name, None, "no test: the same images carry different labels"))
+            continue
+        out.append(Comparison(a.name, b.name, mcnemar(a.correct, b.correct[order])))
     return out
 
 

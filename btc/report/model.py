@@ -6,7 +6,9 @@ Values are in display units: rates in percent, kappa / AUC / loss as plain numbe
 Every row of a paper table that a run filled carries that run's `Conformity` with the paper's
 protocol (from its provenance, DESIGN.md Provenance): a row that did not follow it, or whose
 provenance is unknown, gets a numbered footnote of its table (`Table.footnotes`), so no Δ reads
-as a reproduction when it is not one (issue 14).
+as a reproduction when it is not one (issue 14). A row no run filled keeps the published values
+(CSV lists them); the human formats collapse such rows into one "published only" line per table
+(`Table.published_only`) so the runs given are not lost among them (issue 18).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from dataclasses import dataclass, field
 
 from btc.report.runs import Run
 from btc.report.stats import McNemar
+
+
+NO_RUN = "no run"  # the status of a cell whose row no run filled
 
 
 @dataclass
@@ -76,6 +81,13 @@ class Row:
     run: str = ""                       # the run that filled the row
     conformity: Conformity | None = None    # None: no run filled the row
     mark: int = 0                       # the number of its table's footnote (0: none)
+    subject: str = ""                   # what the row is about, for "published only" (default: first label)
+
+    @property
+    def published_only(self) -> bool:
+        """No run filled the row: it holds only the paper's values."""
+        cells = [c for c in self.cells if not c.empty]
+        return self.conformity is None and bool(cells) and all(c.status == NO_RUN for c in cells)
 
 
 @dataclass
@@ -93,6 +105,16 @@ class Table:
     def compared(self) -> bool:
         """Whether the table sets btc's values against published ones (a paper table)."""
         return any(c.compare for row in self.rows for c in row.cells)
+
+    @property
+    def filled_rows(self) -> list[Row]:
+        """The rows a run filled (or that say why a run's value is missing): those shown."""
+        return [row for row in self.rows if not row.published_only]
+
+    @property
+    def published_only(self) -> list[str]:
+        """The subjects of the rows no run filled, each once, in table order."""
+        return list(dict.fromkeys(row.subject or row.labels[0] for row in self.rows if row.published_only))
 
 
 @dataclass

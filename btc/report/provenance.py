@@ -100,7 +100,7 @@ def provenance(run: Run) -> dict[str, str]:
         "dataset fingerprint": _from_provenance(run, "dataset", dataset_text),
         "deviations from the paper's protocol": deviations_text(run),
         "test images": str(n),
-        "accuracy (95 % CI)": ("–" if not n else
-                               f"{run.pooled_accuracy * 100:.2f} [{low * 100:.2f}, {high * 100:.2f}]"
-                               + (" pooled over folds" if run.kind == "cv" else "")),
+        "accuracy": ("–" if not n else
+                     f"{run.pooled_accuracy * 100:.2f}, 95 % CI [{low * 100:.2f}, {high * 100:.2f}]"
+                     + (", all folds' test images pooled" if run.kind == "cv" else "")),
     }

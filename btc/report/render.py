@@ -6,6 +6,12 @@ self-contained, with the plots embedded as base64 PNGs; CSV has one line per val
 units. In a paper table every row a run filled says in a Protocol column whether that run followed
 the paper's protocol; the numbers of a run that did not (or whose provenance is unknown) carry a
 numbered footnote mark, its deviations listed under the table (CSV: in the `protocol` column).
+
+Markdown, LaTeX and HTML show only the rows a run filled; the rows no run filled become one
+line under their table, "Published only (no run given): …" (CSV keeps them, with the published
+values and status "no run"). Every format writes rates as percentages with two decimals, as the
+papers print them (metrics.json and the terminal keep fractions), and one confidence-interval
+notation, `95 % CI [a, b]`; the header says both and how a CV's mean ± std differs from its CI.
 """
 
 from __future__ import annotations
@@ -21,19 +27,30 @@ from pathlib import Path
 from btc import __version__
 from btc.errors import BtcError
 from btc.report.model import Cell, Report, Row, Table
-from btc.runfolder import CONFUSION_PNG, CURVES_PNG, ROC_PNG
+from btc.runfolder import CONFUSION_PNG, CURVES_PNG, METRICS, ROC_PNG
 
 PLOT_TITLES = {CONFUSION_PNG: "confusion matrix", CURVES_PNG: "learning curves", ROC_PNG: "ROC curves"}
 MINUS = "\u2212"
 ALPHA = 0.05
 
-CELL_FORMAT = ("Cell format: btc's value [± std over CV folds] [95 % bootstrap CI over the test images, "
-               "accuracy only] (paper: the published value, Δ: btc − paper). Rates are percentages "
-               "with two decimals (Δ in percentage points); kappa (4 decimals) and loss (5) are plain numbers. "
-               "\"no run\": no run given for that row (btc's value is never filled in); "
-               "\"–\": not published / not available. Protocol: whether the run followed the paper's protocol "
-               "(its provenance); a value marked with a footnote number is not a reproduction of the paper: "
-               "the footnote lists how the run departs from the paper's protocol.")
+UNITS = ("Numbers: rates (accuracy, precision, recall, specificity, F1) are percentages with two decimals, as "
+         f"the papers print them ({METRICS} and the terminal keep fractions: 0.9741 there is 97.41 here); "
+         "kappa and AUC (4 decimals) and loss (5) are plain numbers.")
+CELL_FORMAT = ("Cell format: btc's value [± std over CV folds][, 95 % CI [a, b] of the accuracy] (paper: the "
+               "published value, Δ: btc − paper, in percentage points for rates). Rows no run was given for are "
+               "not shown: each table names them in one line, \"Published only\". \"–\": not published / not "
+               "available. Protocol: whether the run followed the paper's protocol (its provenance); a value "
+               "marked with a footnote number is not a reproduction of the paper: the footnote lists how the run "
+               "departs from the paper's protocol.")
+GENERIC_FORMAT = "Cell format: value [± std over CV folds][, 95 % CI [a, b] of the accuracy]."
+CI_TEXT = ("95 % CI [a, b]: percentile bootstrap of the accuracy over the test images (2000 resamples, seed 0). "
+           "A CV folder shows two different estimates: mean ± std is the mean of its K fold accuracies and their "
+           "spread from fold to fold, while its 95 % CI is that of the accuracy of all its out-of-fold predictions "
+           "pooled (the uncertainty from the finite number of test images), so the fold mean may sit near or "
+           "beyond an edge of the CI.")
+MCNEMAR_TEXT = ("Runs tested on the same images with the same labels are compared with McNemar's exact test; "
+                "runs with different classes (a 4-class chain and a 2-class presence run) are not.")
+PUBLISHED_ONLY = "Published only (no run given)"
 
 PROTOCOL_COLUMN = "Protocol"
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -83,15 +100,20 @@ def fmt_diff(diff: float, kind: str, minus: str = MINUS) -> str:
     return ("+" if rounded > 0 else minus) + f"{abs(rounded):.{d}f}"
 
 
-def btc_text(cell: Cell, pm: str = "±", dash: str = "–") -> str:
-    """btc's side of a cell: value [± std] [CI], or why it is absent."""
+def ci_text(low: float, high: float, kind: str = "percent") -> str:
+    """The one notation of a confidence interval: `95 % CI [a, b]`."""
+    return f"95 % CI [{fmt_value(low, kind)}, {fmt_value(high, kind)}]"
+
+
+def btc_text(cell: Cell, pm: str = "±") -> str:
+    """btc's side of a cell: value [± std][, 95 % CI [a, b]], or why it is absent."""
     if cell.value is None:
         return cell.status or ""
     text = fmt_value(cell.value, cell.kind)
     if cell.std is not None:
         text += f" {pm} {fmt_value(cell.std, cell.kind)}"
     if cell.ci is not None:
-        text += f" [{fmt_value(cell.ci[0], cell.kind)}{dash}{fmt_value(cell.ci[1], cell.kind)}]"
+        text += ", " + ci_text(*cell.ci, cell.kind)
     return text
 
 
@@ -107,7 +129,7 @@ def paper_text(cell: Cell, minus: str = MINUS, with_word: bool = True) -> str:
 
 
 def cell_text(cell: Cell, mark: int = 0) -> str:
-    """Plain one-line text of a cell (Markdown): `97.41 [96.40–98.30] ¹ (paper 97.41, Δ 0.00)`."""
+    """Plain one-line text of a cell (Markdown): `97.41, 95 % CI [96.40, 98.30] ¹ (paper 97.41, Δ 0.00)`."""
     if cell.empty:
         return ""
     return " ".join(t for t in (btc_text(cell), superscript(_marked(cell, mark)), paper_text(cell)) if t)
@@ -117,10 +139,10 @@ def _header(table: Table) -> list[str]:
     return table.label_columns + table.columns + ([PROTOCOL_COLUMN] if table.compared else [])
 
 
-def _display_labels(table: Table) -> list[list[str]]:
+def _display_labels(rows: list[Row]) -> list[list[str]]:
     """Row labels with repeats of the row above blanked (a model's group of class rows)."""
     out, previous = [], None
-    for row in table.rows:
+    for row in rows:
         labels = list(row.labels)
         if previous is not None:
             for j in range(len(labels)):
@@ -158,16 +180,19 @@ COMPARISON_HEADER = ["Run A", "Run B", "Test images", "A right, B wrong", "A wro
 
 
 def _intro(report: Report) -> list[str]:
-    lines = [f"Written by btc {__version__} from {len(report.runs)} run folder(s)."]
-    if report.paper:
-        lines.append(CELL_FORMAT)
-    else:
-        lines.append("Cell format: value [± std over CV folds] [95 % bootstrap CI over the test images, accuracy "
-                     "only]. Rates are percentages with two decimals; kappa, AUC and loss are plain numbers.")
-    lines.append("Accuracy CI: percentile bootstrap (2000 resamples of the test images, seed 0); a CV folder's CI is "
-                 "over its pooled out-of-fold predictions. Paired runs (the same test images) are compared with "
-                 "McNemar's exact test.")
-    return lines
+    return [f"Written by btc {__version__} from {len(report.runs)} run folder(s).", UNITS,
+            CELL_FORMAT if report.paper else GENERIC_FORMAT, CI_TEXT, MCNEMAR_TEXT]
+
+
+def _shown(table: Table) -> list[tuple[list[str], Row]]:
+    """(display labels, row) of the rows a human format shows: those a run filled."""
+    rows = table.filled_rows
+    return list(zip(_display_labels(rows), rows, strict=True))
+
+
+def published_only_text(table: Table) -> str:
+    """The line that stands for the rows no run filled ("" when there are none)."""
+    return f"{PUBLISHED_ONLY}: {', '.join(table.published_only)}." if table.published_only else ""
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -196,9 +221,11 @@ def render_md(report: Report, out: Path | None = None) -> str:
             lines += [f"Published: {table.source}.", ""]
         rows = [labels + [cell_text(c, row.mark) for c in row.cells]
                 + ([" ".join(t for t in (protocol_label(row), superscript(row.mark)) if t)] if table.compared else [])
-                for labels, row in zip(_display_labels(table), table.rows, strict=True)]
-        lines += _md_table(_header(table), rows, len(table.label_columns), text_last=table.compared)
-        lines += [""]
+                for labels, row in _shown(table)]
+        if rows:
+            lines += _md_table(_header(table), rows, len(table.label_columns), text_last=table.compared) + [""]
+        if table.published_only:
+            lines += [_md_escape(published_only_text(table)), ""]
         for k, note in enumerate(table.footnotes, 1):
             lines += [f"{superscript(k)} {_md_escape(note)}", ""]
         lines += [f"- {n}" for n in table.notes] + ([""] if table.notes else [])
@@ -239,7 +266,7 @@ def _tex_mark(mark: int) -> str:
 def _tex_cell(cell: Cell, mark: int = 0) -> str:
     if cell.empty:
         return ""
-    text = tex_escape(btc_text(cell, dash="–")) + _tex_mark(_marked(cell, mark))
+    text = tex_escape(btc_text(cell)) + _tex_mark(_marked(cell, mark))
     if cell.compare:
         text = " ".join(p for p in (text, tex_escape(paper_text(cell, minus=MINUS, with_word=False))) if p)
     return text
@@ -264,13 +291,17 @@ def render_tex(report: Report, out: Path | None = None) -> str:
         caption = table.title + (f" (published: {table.source})" if table.source else "")
         rows = [[tex_escape(x) for x in labels] + [_tex_cell(c, row.mark) for c in row.cells]
                 + ([tex_escape(protocol_label(row)) + _tex_mark(row.mark)] if table.compared else [])
-                for labels, row in zip(_display_labels(table), table.rows, strict=True)]
+                for labels, row in _shown(table)]
         lines += [r"\begin{table}[ht]", r"\centering", r"\footnotesize", rf"\caption{{{tex_escape(caption)}}}",
                   rf"\label{{tab:btc-{table.key}}}"]
-        lines += _tex_tabular(_header(table), rows, len(table.label_columns), escaped=True, text_last=table.compared)
+        if rows:
+            lines += _tex_tabular(_header(table), rows, len(table.label_columns), escaped=True,
+                                  text_last=table.compared)
         footnotes = [_tex_mark(k) + tex_escape(f" {n}") for k, n in enumerate(table.footnotes, 1)]
-        if footnotes or table.notes:
-            text = r" \\ ".join(footnotes + ([tex_escape(" ".join(table.notes))] if table.notes else []))
+        below = [tex_escape(published_only_text(table))] if table.published_only else []
+        below += [tex_escape(" ".join(table.notes))] if table.notes else []
+        if footnotes or below:
+            text = r" \\ ".join(footnotes + below)
             lines += [r"\par\smallskip", r"\parbox{\linewidth}{\scriptsize " + text + "}"]
         lines += [r"\end{table}", ""]
     prov = report.provenance
@@ -339,6 +370,7 @@ td.num { text-align: right; white-space: nowrap; }
 .paper { color: #666; font-size: 0.85em; }
 .missing { color: #b00; font-style: italic; }
 .footnote { color: #b00; font-size: 0.85em; margin: 0.2em 0; }
+.published { color: #666; font-style: italic; margin: 0.3em 0 1em; }
 .notes { color: #444; font-size: 0.85em; }
 figure { display: inline-block; margin: 0.5em; }
 figure img { max-width: 560px; border: 1px solid #eee; }
@@ -379,8 +411,11 @@ def render_html(report: Report, out: Path | None = None) -> str:
             body.append(f'<p class="notes">Published: {html.escape(table.source)}.</p>')
         rows = [[_td(x) for x in labels] + [_html_cell(c, row.mark) for c in row.cells]
                 + ([f"<td>{html.escape(protocol_label(row))}{_html_mark(row.mark)}</td>"] if table.compared else [])
-                for labels, row in zip(_display_labels(table), table.rows, strict=True)]
-        body += _html_table(_header(table), rows)
+                for labels, row in _shown(table)]
+        if rows:
+            body += _html_table(_header(table), rows)
+        if table.published_only:
+            body.append(f'<p class="published">{html.escape(published_only_text(table))}</p>')
         body += [f'<p class="footnote"><sup>{k}</sup> {html.escape(n)}</p>' for k, n in enumerate(table.footnotes, 1)]
         if table.notes:
             body.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")

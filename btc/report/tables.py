@@ -11,7 +11,7 @@ Runs (`btc/report/runs.py`) are mapped to the rows of a paper's tables by `confi
 
 Every cell holds btc's value, the published one (`btc/report/papers.py`) and their difference;
 a row no run maps to keeps the published values and says "no run" — btc's side is never
-filled in. A row a run filled also says whether that run followed the paper's protocol (its
+filled in (the human formats then name it in one "published only" line, `Table.published_only`). A row a run filled also says whether that run followed the paper's protocol (its
 provenance's deviations, `run_row`); `number_footnotes` numbers those that did not (or cannot
 tell) as footnotes of the table. Without a paper, `generic_table` compares the runs on the
 summary metrics.
@@ -26,11 +26,9 @@ import numpy as np
 
 from btc.errors import BtcError
 from btc.report import papers as P
-from btc.report.model import Cell, Conformity, Row, Table
+from btc.report.model import NO_RUN, Cell, Conformity, Row, Table
 from btc.report.runs import Run
 from btc.runfolder import HISTORY, SUMMARY_METRICS, fold_name, metric_value
-
-NO_RUN = "no run"
 
 
 def _scale(value: Any, kind: str) -> float | None:
@@ -55,14 +53,16 @@ def run_cell(run: Run | None, keys: tuple[str, ...], paper: float | None, *, kin
     return Cell(value=value, std=std, ci=ci, paper=paper, kind=kind, status=status, compare=compare, span=span)
 
 
-def run_row(labels: list[str], cells: list[Cell], run: Run | None, name: str | None = None) -> Row:
+def run_row(labels: list[str], cells: list[Cell], run: Run | None, name: str | None = None,
+            subject: str = "") -> Row:
     """A paper table's row filled by `run` (None: no run), with its conformity to the paper's
-    protocol; `name`: the run to name instead of `run`'s (a CV fold's row names its CV)."""
+    protocol; `name`: the run to name instead of `run`'s (a CV fold's row names its CV);
+    `subject`: how a "published only" line names the row (default: its first label)."""
     if run is None:
-        return Row(labels, cells)
+        return Row(labels, cells, subject=subject)
     deviations = run.deviations
     conformity = Conformity(None if deviations is None else tuple(deviations))
-    return Row(labels, cells, name if name is not None else run.name, conformity)
+    return Row(labels, cells, name if name is not None else run.name, conformity, subject=subject)
 
 
 def number_footnotes(table: Table) -> None:
@@ -192,7 +192,7 @@ def tables_003(runs: list[Run]) -> tuple[list[Table], list[Run]]:
         pub = t2["rows"][model]
         table.rows.append(run_row([str(pub["model"]), _model_label(model), run.name if run else ""],
                                   [run_cell(run, ("accuracy",), P.to_percent(pub["accuracy"], unit), with_ci=True)],
-                                  run))
+                                  run, subject=f"{pub['model']} ({_model_label(model)})"))
     table.notes.append("A: Inception-v2 downsampling, B: multi-scale input, C: SE attention (resnet34_a, _b, _c; "
                        "resnet34_improved has all three).")
     tables.append(table)
@@ -224,10 +224,10 @@ def tables_003(runs: list[Run]) -> tuple[list[Table], list[Run]]:
             for cell in cells:
                 cell.status = "no fold"
         table.rows.append(run_row([str(k), f"{cv.name}/{fold_run.name}" if fold_run else ""], cells, fold_run,
-                                  name=cv.name if cv else None))
+                                  name=cv.name if cv else None, subject=f"fold {k}"))
     table.rows.append(run_row(["Average", cv.name if cv else ""],
                               [run_cell(cv, _macro_keys(c), P.to_percent(t4["average"][c], unit), with_ci=c == "accuracy")
-                               for c in t4["columns"]], cv))
+                               for c in t4["columns"]], cv, subject="the average"))
     first, last = min(t4["folds"]), max(t4["folds"])
     table.notes.append(f"Needs a CV folder of resnet34_improved; paper fold k is btc's fold k ({fold_name(first)} … "
                        f"{fold_name(last)}). Precision, recall, specificity and F1 are macro averages.")

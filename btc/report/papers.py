@@ -8,7 +8,8 @@ are `metrics.json`'s (`precision`, `recall`, `specificity`, `f1`, `accuracy`, `k
 Rows are keyed by btc's registered model names; `MODEL_LABELS` gives the papers' names for them.
 
 The papers (../shared/papers/):
-- 001 ResNeSAt (presence and source of tumour; Ruijin Hospital data; ten-fold CV), §IV.
+- 001 ResNeSAt (presence and source of tumour; Ruijin Hospital data; ten-fold CV), §IV; its Fig. 3
+  (§III-B, an 80/20 baseline comparison) prints no numbers and is described, not transcribed.
 - 002 DSConv-CBAM vs MobileNetV2 vs MLP (Kaggle Brain Tumor MRI Dataset, official split), §4.2.
 - 003 improved ResNet34 (Figshare + no-tumour images, 4 classes), §3.4.
 - 004 ResNet18 transfer learning (Kaggle dataset, extreme-point crop), §III.
@@ -39,6 +40,9 @@ MODEL_LABELS: dict[str, str] = {
     "efficientnet_v2_s": "EfficientNet V2",
     "densenet121": "DenseNet",
     "resnet18_transfer": "ResNet18 (transfer)",
+    "resnext50": "ResNeXt50",
+    "seresnet50": "SE-ResNet50",
+    "sknet50": "SKNet-50",
 }
 
 # Display names of btc's classes, in the papers' spelling.
@@ -99,6 +103,36 @@ PAPER_001: dict[str, Any] = {
             },
         },
     },
+}
+
+# Fig. 3 "Baseline Comparison. (a) Presence or absence of tumor, (b) Source of tumor", §III-B
+# "Existing Classification Networks Comparison" (p. 2): the test accuracy of the networks of refs.
+# [1]-[7], trained on 80 % of the images and tested on the other 20 %. The figure is a chart with no
+# printed values and the text gives none, only its reading (`finding`): no number is transcribed,
+# and a report shows btc's values alone. The references name families, not depths; `networks` maps
+# btc's member of each family to the reference it stands for (ResNeSAt, the proposed network of
+# §III-C, is not among the baselines: btc shows it beside them).
+PAPER_001_FIGURE_3: dict[str, Any] = {
+    "title": "Fig. 3. Baseline comparison on an 80/20 split (btc's values only)",
+    "where": "paper 001, §III-B, Fig. 3: a chart, no values printed",
+    "recipe": "paper001",
+    "test_fraction": 0.2,
+    "panels": {
+        "a": {"task": "presence", "positive": "tumor", "label": "(a) Presence"},
+        "b": {"task": "source", "positive": "primary", "label": "(b) Source"},
+    },
+    "networks": {
+        "vgg16": "[1] VGG",
+        "resnet50": "[2] ResNet",
+        "resnext50": "[3] ResNeXt",
+        "densenet121": "[4] DenseNet",
+        "seresnet50": "[5] SENet",
+        "sknet50": "[6] SKNet",
+        "resnest50": "[7] ResNeSt",
+        "resnesat": "proposed (§III-C)",
+    },
+    "finding": "ResNeSt (the red line) does best on both tasks; on the source of tumour most networks "
+               "cannot separate the classes.",
 }
 
 # --------------------------------------------------------------------------- paper 002

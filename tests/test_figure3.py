@@ -12,17 +12,26 @@
 
 from __future__ import annotations
 
+import html
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchvision.models as tvm
 
+from btc.engine.metrics import compute_metrics
 from btc.errors import BtcError
 from btc.models import create_model, get_spec
 from btc.models import weights as W
 from btc.models.senet_sknet import SelectiveKernel
 from btc.models.summary import count_params
+from btc.report import papers as P
+from btc.report.figure3 import BUILDERS, figure_3
+from btc.report.runs import read_run
+from btc.runfolder import Predictions, RunFolder
+from tests.conftest import run_cli
 
 TIMM_LAYOUTS = {"seresnet50": "seresnet50", "sknet50": "skresnext50_32x4d"}
 FIG3_NEW = ("resnext50", "seresnet50", "sknet50")
@@ -131,3 +140,131 @@ def test_without_timm_they_build_and_checking_their_weights_is_one_line(monkeypa
         with pytest.raises(BtcError, match=r"pip install timm") as info:
             W.import_weights(name, file)
         assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- the report table
+
+
+PRESENCE = ["no_tumor", "tumor"]
+SOURCE = ["primary", "secondary"]
+N_IMAGES = 40
+FIG3_TITLE = P.PAPER_001_FIGURE_3["title"]
+NO_NUMBERS = "Paper 001 prints no numbers for Fig. 3"
+
+
+def write_run(folder: RunFolder, *, model: str, task: str, classes: list[str], seed: int,
+              recipe: str = "paper001", deviations: tuple[str, ...] = ()) -> RunFolder:
+    """A finished train run folder written through `btc.runfolder`: seeded predictions on a fixed
+    test set, their metrics, a history and a config with a provenance block."""
+    targets = np.arange(N_IMAGES) % len(classes)
+    paths = [f"images/{classes[t]}/{i:03d}.png" for i, t in enumerate(targets)]
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(N_IMAGES, len(classes)))
+    logits[np.arange(N_IMAGES), targets] += 1.0
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    predictions = Predictions.from_probs(paths, targets, probs, classes)
+    provenance = {"initial_weights": {"source": "random"}, "dataset": {"source": "phantom", "crop": "none"},
+                  "protocol": "seeded hold-out, test fraction 0.2", "device": "cpu", "seed": seed,
+                  "deviations": list(deviations)}
+    folder.write_config({"model": model, "recipe": recipe, "task": task, "epochs": 2, "image_size": 64,
+                         "seed": seed, "classes": classes, "split": "holdout", "test_fraction": 0.2,
+                         "protocol": "paper", "provenance": provenance})
+    folder.write_history([{"epoch": e, "lr": 1e-3, "train_loss": 1.0 / e, "train_accuracy": 0.6 + 0.1 * e,
+                           "val_loss": None, "val_accuracy": None, "seconds": 1.0} for e in (1, 2)])
+    folder.write_predictions(predictions)
+    folder.write_metrics(compute_metrics(predictions.targets, predictions.probs, classes))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fig3_runs(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("fig3-runs")
+    runs = {
+        "se-presence": write_run(RunFolder(base / "se-presence"), model="seresnet50", task="presence",
+                                 classes=PRESENCE, seed=1),
+        "sk-source": write_run(RunFolder(base / "sk-source"), model="sknet50", task="source",
+                               classes=SOURCE, seed=2),
+        "vgg-presence": write_run(RunFolder(base / "vgg-presence"), model="vgg16", task="presence",
+                                  classes=PRESENCE, seed=3, recipe="paper003"),
+        "resnest-presence": write_run(RunFolder(base / "resnest-presence"), model="resnest50", task="presence",
+                                      classes=PRESENCE, seed=4, deviations=("epochs 2 (paper: 100)",)),
+    }
+    return {name: folder.path for name, folder in runs.items()}
+
+
+def section(text: str, title: str) -> str:
+    """The Markdown section under `## title`, up to the next `## ` heading."""
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def table_rows(md_section: str) -> dict[str, dict[str, str]]:
+    """The section's table as {run: {header: cell}}."""
+    lines = [ln for ln in md_section.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split(" | ")]
+    rows = [dict(zip(header, [c.strip() for c in ln.strip("|").split(" | ")], strict=True)) for ln in lines[2:]]
+    for above, row in zip(rows, rows[1:], strict=False):  # a task's label is blanked below its first row
+        row["Task"] = row["Task"] or above["Task"]
+    return {row["Run"]: row for row in rows}
+
+
+def accuracy_pct(run: Path) -> str:
+    return f"{RunFolder(run).read_metrics()['accuracy'] * 100:.2f}"
+
+
+def test_fig3_table_shows_btcs_values_only_in_markdown(fig3_runs, capsys):
+    code, out, err = run_cli(["report", *fig3_runs.values(), "--paper", "001"], capsys)
+    assert code == 0, err
+    fig3 = section(out, FIG3_TITLE)
+    rows = table_rows(fig3)
+    assert list(rows) == ["vgg-presence", "se-presence", "resnest-presence", "sk-source"]  # the figure's order
+    se = rows["se-presence"]
+    assert (se["Task"], se["Network"], se["Reference"]) == ("(a) Presence", "SE-ResNet50", "[5] SENet")
+    assert rows["sk-source"]["Task"] == "(b) Source" and rows["sk-source"]["Reference"] == "[6] SKNet"
+    metrics = RunFolder(fig3_runs["se-presence"]).read_metrics()
+    assert se["Accuracy"].startswith(accuracy_pct(fig3_runs["se-presence"]))
+    assert se["Recall"].startswith(f"{metrics['per_class']['tumor']['recall'] * 100:.2f}")
+    sk = RunFolder(fig3_runs["sk-source"]).read_metrics()
+    assert rows["sk-source"]["Precision"].startswith(f"{sk['per_class']['primary']['precision'] * 100:.2f}")
+    for row in rows.values():  # nothing published to compare with: no paper value, no difference
+        for column in ("Accuracy", "Recall", "Specificity", "Precision", "F1-score"):
+            assert "(paper –)" in row[column] and "Δ" not in row[column], row[column]
+    assert NO_NUMBERS in fig3
+    # protocol: the conforming run, a run with deviations, a run of another paper's recipe
+    assert se["Protocol"] == "paper's protocol"
+    assert rows["resnest-presence"]["Protocol"].startswith("not the paper's protocol")
+    assert rows["vgg-presence"]["Protocol"].startswith("not the paper's protocol")
+    assert "epochs 2 (paper: 100)" in fig3 and "recipe paper003" in fig3
+    assert ("(b) Source: no run given for VGG16, ResNet50, ResNeXt50 32x4d, DenseNet121, SE-ResNet50, ResNeSt-50, "
+            "ResNeSAt.") in fig3
+    # every run is in a table of paper 001: none is listed as left out
+    assert "is in none of paper 001's tables" not in out
+
+
+def test_fig3_table_renders_in_html_with_its_note(fig3_runs, capsys, tmp_path):
+    out_file = tmp_path / "report.html"
+    code, _, err = run_cli(["report", *fig3_runs.values(), "--paper", "001", "--format", "html",
+                            "--out", out_file], capsys)
+    assert code == 0, err
+    page = out_file.read_text()
+    assert f"<h2>{html.escape(FIG3_TITLE)}</h2>" in page
+    fig3 = page[page.index(html.escape(FIG3_TITLE)):]
+    fig3 = fig3[:fig3.index("<h2>", 1)]
+    assert html.escape(NO_NUMBERS) in fig3
+    for name in fig3_runs:
+        assert f"<td>{name}</td>" in fig3
+    assert accuracy_pct(fig3_runs["sk-source"]) in fig3 and "Δ" not in fig3
+
+
+def test_fig3_builder_skips_cvs_and_keeps_tables_iii_and_iv(fig3_runs):
+    runs = [read_run(path) for path in fig3_runs.values()]
+    tables, left = BUILDERS["001"](runs)
+    assert [t.key for t in tables] == ["001-fig3", "001-III", "001-IV"]
+    assert left == []
+    figure, shown = figure_3(runs)
+    assert {r.name for r in shown} == set(fig3_runs)
+    assert all(c.paper is None for row in figure.rows for c in row.cells)
+    empty, shown = figure_3([])
+    assert empty.rows == [] and shown == []
+    assert any(NO_NUMBERS in note for note in empty.notes)

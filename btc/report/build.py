@@ -14,12 +14,13 @@ from itertools import combinations
 from pathlib import Path
 
 from btc.errors import BtcError
+from btc.report.figure3 import BUILDERS, TITLES  # tables.py's, paper 001 with its Fig. 3
 from btc.report.model import Comparison, Report
 from btc.report.plots import missing_plots, present_plots, write_plots
 from btc.report.provenance import provenance
 from btc.report.runs import Run, read_runs
 from btc.report.stats import mcnemar
-from btc.report.tables import BUILDERS, TITLES, generic_table, normalize_paper, number_footnotes
+from btc.report.tables import generic_table, normalize_paper, number_footnotes
 
 
 def _classes_text(run: Run) -> str:

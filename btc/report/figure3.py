@@ -62,10 +62,10 @@ def figure_3(runs: list[Run]) -> tuple[Table, list[Run]]:
                 table.notes.append(f"{run.name}: no class '{positive}'; '{run.classes[0]}' is taken as the "
                                    "positive class")
                 positive = run.classes[0]
-            labels = [panel["label"], P.MODEL_LABELS.get(run.model, run.model), networks[run.model], run.name]
+            labels = [panel["label"], *networks[run.model], run.name]
             table.rows.append(Row(labels, _cells(run, positive), run.name, conformity(run)))
         used += shown
-        missing = [P.MODEL_LABELS.get(m, m) for m in networks if m not in {r.model for r in shown}]
+        missing = [label for m, (label, _) in networks.items() if m not in {r.model for r in shown}]
         if missing:
             table.notes.append(f"{panel['label']}: no run given for {', '.join(missing)}.")
     skipped = [r.name for r in runs if r.kind == "cv" and r.model in networks
@@ -75,10 +75,10 @@ def figure_3(runs: list[Run]) -> tuple[Table, list[Run]]:
     table.notes.append("Paper 001 prints no numbers for Fig. 3 (a chart; the text gives none): every value here is "
                        "btc's, and the paper's side of each cell is \"–\", not published. The paper reads the "
                        f"figure as: {FIGURE['finding']}")
-    table.notes.append("The references name families; btc's members are VGG16, ResNet50, ResNeXt50 32x4d, "
-                       "DenseNet121, SE-ResNet50, SKNet-50 (SK-ResNeXt50 32x4d) and ResNeSt-50. Recall, "
-                       "specificity, precision and F1 are those of the positive class ('tumor' for presence, "
-                       "'primary' for source), as in Tables III and IV.")
+    positives = ", ".join(f"'{p['positive']}' for {p['task']}" for p in FIGURE["panels"].values())
+    table.notes.append(f"The references name families, not depths: btc's member of each is the Network column "
+                       f"(btc models: {', '.join(networks)}). Recall, specificity, precision and F1 are those of "
+                       f"the positive class ({positives}), as in Tables III and IV.")
     return table, used
 
 

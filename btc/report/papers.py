@@ -40,9 +40,6 @@ MODEL_LABELS: dict[str, str] = {
     "efficientnet_v2_s": "EfficientNet V2",
     "densenet121": "DenseNet",
     "resnet18_transfer": "ResNet18 (transfer)",
-    "resnext50": "ResNeXt50",
-    "seresnet50": "SE-ResNet50",
-    "sknet50": "SKNet-50",
 }
 
 # Display names of btc's classes, in the papers' spelling.
@@ -121,15 +118,15 @@ PAPER_001_FIGURE_3: dict[str, Any] = {
         "a": {"task": "presence", "positive": "tumor", "label": "(a) Presence"},
         "b": {"task": "source", "positive": "primary", "label": "(b) Source"},
     },
-    "networks": {
-        "vgg16": "[1] VGG",
-        "resnet50": "[2] ResNet",
-        "resnext50": "[3] ResNeXt",
-        "densenet121": "[4] DenseNet",
-        "seresnet50": "[5] SENet",
-        "sknet50": "[6] SKNet",
-        "resnest50": "[7] ResNeSt",
-        "resnesat": "proposed (§III-C)",
+    "networks": {  # btc model: (btc's network, the reference it stands for)
+        "vgg16": ("VGG16", "[1] VGG"),
+        "resnet50": ("ResNet50", "[2] ResNet"),
+        "resnext50": ("ResNeXt50 32x4d", "[3] ResNeXt"),
+        "densenet121": ("DenseNet121", "[4] DenseNet"),
+        "seresnet50": ("SE-ResNet50", "[5] SENet"),
+        "sknet50": ("SKNet-50", "[6] SKNet"),
+        "resnest50": ("ResNeSt-50", "[7] ResNeSt"),
+        "resnesat": ("ResNeSAt", "proposed (§III-C)"),
     },
     "finding": "ResNeSt (the red line) does best on both tasks; on the source of tumour most networks "
                "cannot separate the classes.",

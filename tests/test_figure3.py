@@ -21,7 +21,7 @@ import pytest
 import torch
 import torchvision.models as tvm
 
-from btc.engine.metrics import compute_metrics
+from btc.engine.metrics import aggregate, compute_metrics
 from btc.errors import BtcError
 from btc.models import create_model, get_spec
 from btc.models import weights as W
@@ -30,7 +30,7 @@ from btc.models.summary import count_params
 from btc.report import papers as P
 from btc.report.figure3 import BUILDERS, figure_3
 from btc.report.runs import read_run
-from btc.runfolder import Predictions, RunFolder
+from btc.runfolder import CVFolder, CVSummary, FoldAssignment, FoldResult, Predictions, RunFolder
 from tests.conftest import run_cli
 
 TIMM_LAYOUTS = {"seresnet50": "seresnet50", "sknet50": "skresnext50_32x4d"}
@@ -188,8 +188,21 @@ def fig3_runs(tmp_path_factory) -> dict[str, Path]:
                                   classes=PRESENCE, seed=3, recipe="paper003"),
         "resnest-presence": write_run(RunFolder(base / "resnest-presence"), model="resnest50", task="presence",
                                       classes=PRESENCE, seed=4, deviations=("epochs 2 (paper: 100)",)),
+        "resnesat-cv": write_cv(CVFolder(base / "resnesat-cv"), model="resnesat", task="presence",
+                                classes=PRESENCE, n_folds=2),
     }
     return {name: folder.path for name, folder in runs.items()}
+
+
+def write_cv(cv: CVFolder, *, model: str, task: str, classes: list[str], n_folds: int) -> CVFolder:
+    """A finished CV folder: `n_folds` run folders (`write_run`) and its cv.json."""
+    results = [FoldResult(k, write_run(cv.fold(k), model=model, task=task, classes=classes, seed=10 + k)
+                          .read_metrics()) for k in range(1, n_folds + 1)]
+    paths = [f"images/{i:03d}.png" for i in range(N_IMAGES)]
+    cv.write_folds(FoldAssignment(paths, np.arange(N_IMAGES) % n_folds + 1, "stratified"))
+    mean, std = aggregate([r.metrics for r in results])
+    cv.write_summary(CVSummary(n_folds, results, mean, std, "stratified"))
+    return cv
 
 
 def section(text: str, title: str) -> str:
@@ -238,7 +251,9 @@ def test_fig3_table_shows_btcs_values_only_in_markdown(fig3_runs, capsys):
     assert "epochs 2 (paper: 100)" in fig3 and "recipe paper003" in fig3
     assert ("(b) Source: no run given for VGG16, ResNet50, ResNeXt50 32x4d, DenseNet121, SE-ResNet50, ResNeSt-50, "
             "ResNeSAt.") in fig3
-    # every run is in a table of paper 001: none is listed as left out
+    # a CV is not Fig. 3's single split: it fills Table III, and every run is in a table of paper 001
+    assert "Not in Fig. 3 (a CV, not one 80/20 split): resnesat-cv." in fig3
+    assert "resnesat-cv" in section(out, "Table III. Presence or absence of tumor model")
     assert "is in none of paper 001's tables" not in out
 
 
@@ -253,7 +268,7 @@ def test_fig3_table_renders_in_html_with_its_note(fig3_runs, capsys, tmp_path):
     fig3 = fig3[:fig3.index("<h2>", 1)]
     assert html.escape(NO_NUMBERS) in fig3
     for name in fig3_runs:
-        assert f"<td>{name}</td>" in fig3
+        assert (f"<td>{name}</td>" in fig3) == (name != "resnesat-cv")
     assert accuracy_pct(fig3_runs["sk-source"]) in fig3 and "Δ" not in fig3
 
 
@@ -263,7 +278,8 @@ def test_fig3_builder_skips_cvs_and_keeps_tables_iii_and_iv(fig3_runs):
     assert [t.key for t in tables] == ["001-fig3", "001-III", "001-IV"]
     assert left == []
     figure, shown = figure_3(runs)
-    assert {r.name for r in shown} == set(fig3_runs)
+    assert {r.name for r in shown} == set(fig3_runs) - {"resnesat-cv"}
+    assert [row.run for row in figure.rows] == ["vgg-presence", "se-presence", "resnest-presence", "sk-source"]
     assert all(c.paper is None for row in figure.rows for c in row.cells)
     empty, shown = figure_3([])
     assert empty.rows == [] and shown == []

@@ -83,7 +83,8 @@ def test_unknown_model_is_one_line_btc_error():
 
 # btc's own models and wrappers, plus one plain torchvision network as the representative
 TRAINED_HERE = [n for n in list_models() if n not in TORCHVISION_BASELINES] + ["resnet18"]
-HEAVY = {"resnesat", "resnest50", "resnet34_improved", "resnet34_a", "resnet34_b", "resnet34_c"}  # > 5 s on 2 cores
+HEAVY = {"resnesat", "resnest50", "resnet34_improved", "resnet34_a", "resnet34_b", "resnet34_c",
+         "seresnet50", "sknet50", "resnext50"}  # > 5 s on 2 cores
 TRAINED_HERE = [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in TRAINED_HERE]
 
 

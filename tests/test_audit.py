@@ -1,4 +1,5 @@
-"""`btc audit`: exact/near duplicate groups, leakage across splits/classes/folds, patients, JSON."""
+"""`btc audit`: exact groups, near groups confirmed by pixels, label conflicts, leakage across
+splits/classes/folds, patients, JSON."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from btc.data.audit import (
     audit_dataset,
     audit_frame,
     dedup_split,
-    duplicate_components,
+    find_duplicates,
     near_pairs,
 )
+from btc.data.similarity import SIDE
 from btc.data.images import hamming, phash64, pixel_sha256
 from tests.conftest import run_cli
 
@@ -43,8 +45,25 @@ def flip(h: str, bits: int) -> str:
 H1, H2 = "f0f0f0f0f0f0f0f0", "0123456789abcdef"
 
 
-def test_exact_near_groups_and_leakage():
-    df = pd.DataFrame([
+class Scans:
+    """Pixels for synthetic manifests: rows of one scan id look alike (similarity 1), rows of
+    different scans do not (independent random signatures, similarity ≈ 0)."""
+
+    def __init__(self, scans: list[str]) -> None:
+        self.scans = scans
+        self.asked: list[int] = []
+
+    def signatures(self, rows, progress=None) -> np.ndarray:
+        self.asked += list(rows)
+        out = []
+        for r in rows:
+            v = np.random.default_rng(abs(hash(self.scans[r])) % 2**32).standard_normal(SIDE * SIDE)
+            out.append((v - v.mean()) / np.linalg.norm(v - v.mean()))
+        return np.array(out, dtype=np.float32)
+
+
+def _six() -> pd.DataFrame:
+    return pd.DataFrame([
         row("a", "glioma", "train", "1", H1),
         row("b", "glioma", "test", "1", H1),             # exact copy of a, other split
         row("c", "glioma", "train", "2", flip(H1, 2)),   # near a (2 bits)
@@ -52,21 +71,52 @@ def test_exact_near_groups_and_leakage():
         row("e", "pituitary", "test", "4", flip(H2, 4)),  # near d, other class
         row("f", "notumor", "train", "5", flip(H2, 40)),  # unrelated
     ])
-    r = audit_frame(df)
+
+
+def test_exact_near_groups_and_leakage():
+    df = _six()
+    pixels = Scans(["s1", "s1", "s1", "d", "e", "f"])  # c is a copy of a; d and e only look alike by hash
+    r = audit_frame(df, pixels=pixels)
     assert r.images == 6
     assert r.exact["groups"] == 1 and r.exact["files"] == 2 and r.exact["cross_split_groups"] == 1
     assert r.exact["list"][0]["paths"] == ["a", "b"] and r.exact["list"][0]["splits"] == ["train", "test"]
     near = r.near
     assert near["threshold"] == NEAR_THRESHOLD == 4
-    assert near["groups"] == 2 and near["files"] == 5
-    assert near["cross_split_groups"] == 1 and near["cross_class_groups"] == 1
-    g = {tuple(x["paths"]): x for x in near["list"]}
-    assert g[("a", "b", "c")]["max_distance"] == 2 and g[("d", "e")]["max_distance"] == 4
-    assert g[("d", "e")]["labels"] == ["meningioma", "pituitary"] and g[("d", "e")]["cross_class"]
-    # a stricter threshold drops the 4-bit pair
-    strict = audit_frame(df, threshold=2).near
-    assert strict["groups"] == 1 and strict["list"][0]["paths"] == ["a", "b", "c"]
+    # candidates: a~c (b is a's exact copy: one unit) and d~e; only a~c is the same scan
+    assert near["candidates"] == 2 and near["confirmed"] == 1 and near["rejected"] == 1
+    assert near["rejected_cross_class"] == 1 and near["verified"] and near["min_similarity"] == 0.75
+    assert near["groups"] == 1 and near["files"] == 3 and near["cross_class_groups"] == 0
+    g = near["list"][0]
+    assert g["paths"] == ["a", "b", "c"] and g["max_distance"] == 2 and g["similarity"] == pytest.approx(1.0)
+    assert r.conflicts == []  # d and e differ in pixels: never merged, never a conflict
+    assert sorted(set(pixels.asked)) == [0, 2, 3, 4]  # one row per exact group, only rows of candidates
+    # a stricter threshold drops the 4-bit candidate before any pixel is looked at
+    strict = audit_frame(df, threshold=2, pixels=Scans(["s1", "s1", "s1", "d", "e", "f"])).near
+    assert strict["candidates"] == 1 and strict["groups"] == 1 and strict["list"][0]["paths"] == ["a", "b", "c"]
     assert r.classes == {"glioma": 3, "meningioma": 1, "notumor": 1, "pituitary": 1}
+
+
+def test_a_hash_alone_merges_nothing():
+    r = audit_frame(_six())  # no pixels to check
+    assert not r.near["verified"] and r.near["candidates"] == 2 and r.near["confirmed"] == 0
+    assert r.near["groups"] == 0 and r.exact["groups"] == 1
+    assert "2 hash candidates at ≤4 bits not checked" in r.headline()
+
+
+def test_same_scan_with_two_labels_is_a_listed_label_conflict():
+    df = _six()
+    r = audit_frame(df, pixels=Scans(["s1", "s1", "s1", "twin", "twin", "f"]))
+    assert r.near["groups"] == 2 and r.near["cross_class_groups"] == 1
+    assert r.conflicts == [{"kind": "near", "paths": ["d", "e"], "splits": ["test", "test"],
+                            "labels": ["meningioma", "pituitary"], "cross_split": False, "cross_class": True,
+                            "similarity": pytest.approx(1.0)}]
+    exact_twins = pd.DataFrame([row("x", "glioma", "train", "7", H1), row("y", "notumor", "test", "7", H1)])
+    conflict = audit_frame(exact_twins, pixels=Scans(["x", "y"])).conflicts
+    assert [(c["kind"], c["paths"], c["labels"]) for c in conflict] == [("exact", ["x", "y"], ["glioma", "notumor"])]
+    assert "similarity" not in conflict[0]
+    summary = r.summary()
+    assert summary["label_conflicts"] == 1 and "1 possible label conflicts" in r.headline()
+    assert r.to_dict()["label_conflicts"] == r.conflicts
 
 
 def test_dedup_split_keeps_groups_on_one_side():
@@ -76,12 +126,17 @@ def test_dedup_split_keeps_groups_on_one_side():
         row("e", "glioma", "train", "4", flip(H2, 2)), row("f", "glioma", "test", "5", flip(H2, 4)),
         row("g", "glioma", "test", "6", flip(H2, 30)),
     ])
-    split = dedup_split(df)
+    dups = find_duplicates(df, Scans(["A", "A", "A", "D", "D", "D", "G"]))
+    split = dedup_split(df, dups)
     assert list(split) == ["test", "test", "test", "train", "train", "train", "test"]
-    for rows in duplicate_components(df):
+    for rows in dups.groups:
         assert split.iloc[rows].nunique() == 1
+    assert dups.labels() == ["1", "1", "1", "2", "2", "2", ""]
+    # f only looks like d and e by hash: it keeps its own split
+    apart = find_duplicates(df, Scans(["A", "A", "A", "D", "D", "F", "G"]))
+    assert list(dedup_split(df, apart)) == ["test", "test", "test", "train", "train", "test", "test"]
     tie = pd.DataFrame([row("a", "x", "train", "1", H1), row("b", "x", "test", "1", H1)])
-    assert list(dedup_split(tie)) == ["train", "train"]
+    assert list(dedup_split(tie, find_duplicates(tie))) == ["train", "train"]
 
 
 def test_original_fingerprints_also_link_images():
@@ -91,7 +146,7 @@ def test_original_fingerprints_also_link_images():
         row("b", "x", "test", "2", flip(H1, 20), orig_sha256="9" * 64, orig_phash=H2),
         row("c", "x", "test", "3", flip(H1, 40), orig_sha256="8" * 64, orig_phash=flip(H2, 2)),
     ])
-    r = audit_frame(df)
+    r = audit_frame(df, pixels=Scans(["s", "s", "s"]))
     assert r.exact["groups"] == 1 and r.exact["list"][0]["paths"] == ["a", "b"]
     assert r.near["groups"] == 1 and r.near["list"][0]["paths"] == ["a", "b", "c"]
     assert r.near["list"][0]["max_distance_orig"] == 2
@@ -105,7 +160,7 @@ def test_patients_folds_and_sizes():
         row("d", "x", "train", "4", flip(H2, 2), patient_id="P7", fold=3, orig_height=256, orig_width=300),
         row("e", "x", "train", "5", flip(H2, 30), patient_id="", fold=None, orig_height=256, orig_width=300),
     ])
-    r = audit_frame(df)
+    r = audit_frame(df, pixels=Scans(["a", "b", "c", "c", "e"]))
     p = r.patients
     assert p["with_id"] == 4 and p["ids"] == 3
     assert p["cross_split"] == 1 and p["cross_split_ids"] == ["MR049453"]
@@ -151,6 +206,7 @@ def test_cli_json_object(tmp_path, capfd):
     for section in ("exact", "near"):
         for key in ("groups", "files", "cross_split_groups", "cross_class_groups", "list"):
             assert key in r[section]
+    assert r["label_conflicts"] == [] and r["near"]["verified"] is True
     assert r["near"]["threshold"] == NEAR_THRESHOLD
     assert {"with_id", "cross_split"} <= set(r["patients"])
     assert r["images"] == 3 and r["exact"]["groups"] == 1 and r["exact"]["cross_split_groups"] == 1
@@ -170,8 +226,8 @@ def test_audit_dataset_returns_a_report_and_prints_nothing(tmp_path, capfd):
     assert capfd.readouterr() == ("", "")
     assert isinstance(report, AuditReport)
     assert report.dataset == str(tmp_path / "d") and report.missing == [] and report.threshold == NEAR_THRESHOLD
-    assert list(report.to_dict()) == ["dataset", "images", "classes", "splits", "exact", "near", "patients",
-                                      "sizes", "missing", "skipped"]
+    assert list(report.to_dict()) == ["dataset", "images", "classes", "splits", "exact", "near", "label_conflicts",
+                                      "patients", "sizes", "missing", "skipped"]
     summary = report.summary()  # what dataset.yaml keeps: numbers, no group lists
     assert summary["exact"] == {k: v for k, v in report.exact.items() if k != "list"} and summary["skipped"] == 1
     assert report.headline().startswith("3 images; 1 exact-duplicate groups (2 files, 1 cross-split, 0 cross-class)")
@@ -187,7 +243,8 @@ def test_cli_not_a_dataset_is_one_line(tmp_path, capfd):
 
 
 def test_threshold_on_the_real_sample(tmp_path):
-    """The documented threshold: known copies are within it, different images are not."""
+    """The documented thresholds: known copies are within the hash's and confirmed by the pixels',
+    different images are not candidates."""
     if not SAMPLE.is_dir():
         pytest.skip(f"{SAMPLE} not present (real Kaggle sample)")
     from btc.data.sources.kaggle import prepare_kaggle
@@ -195,7 +252,8 @@ def test_threshold_on_the_real_sample(tmp_path):
     out = tmp_path / "k"
     prepare_kaggle(SAMPLE, out, size=64, workers=1)
     m = pd.read_csv(out / "manifest.csv", dtype=str, keep_default_na=False)
-    r = audit_frame(m)
+    r = audit_frame(m, root=out)
+    assert r.near["verified"] and r.near["candidates"] == 5 and r.near["rejected"] == 0
     grouped = {frozenset(g["paths"]) for g in r.exact["list"] + r.near["list"]}
     # images of different classes stay well outside the threshold, on either fingerprint
     closest = min(min(hamming(a.phash, b.phash), hamming(a.orig_phash, b.orig_phash))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import shared_data
 
-from btc.data.audit import duplicate_components
+from btc.data.audit import candidate_pairs
 from btc.data.hamming import (
     BITS,
     _expand,
@@ -143,8 +143,8 @@ def test_plan_chooses_exhaustive_for_few_hashes_and_the_index_for_many(clustered
     assert big.blocks >= 1 and big.radius == 4 // big.blocks
 
 
-def test_audit_links_exactly_the_pairs_within_the_threshold():
-    """The audit's duplicate groups hold exactly the images with a neighbour within 4 bits."""
+def test_audit_candidates_are_exactly_the_pairs_within_the_threshold():
+    """The audit's near-duplicate candidates are exactly the image pairs within 4 bits."""
     import pandas as pd
 
     hashes = audit_scale.synthetic_hashes(2000, np.full(BITS, 0.5), planted=0.3, seed=5)
@@ -152,9 +152,12 @@ def test_audit_links_exactly_the_pairs_within_the_threshold():
     df = pd.DataFrame({"path": [f"i{k:04d}.png" for k in range(len(hashes))],
                        "sha256": [f"{k:064x}" for k in range(len(hashes))],
                        "phash": [f"{int(h):016x}" for h in hashes]})
-    grouped = {row for group in duplicate_components(df, 4) for row in group}
-    pairs = exhaustive_pairs(hashes, 4)
-    assert len(pairs) > 100 and grouped == set(pairs[:, :2].ravel().tolist())
+    pairs, distances = candidate_pairs(df, 4)
+    exhaustive = exhaustive_pairs(hashes, 4)
+    assert len(exhaustive) > 100
+    assert {tuple(p) for p in pairs.tolist()} == {(min(a, b), max(a, b)) for a, b, _ in exhaustive.tolist()}
+    by_pair = {(min(a, b), max(a, b)): d for a, b, d in exhaustive.tolist()}
+    assert [by_pair[tuple(p)] for p in pairs.tolist()] == distances.tolist()
 
 
 def test_benchmark_script_writes_its_contract(tmp_path):

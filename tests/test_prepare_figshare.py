@@ -206,7 +206,11 @@ def test_no_tumor_merge_and_rerun(synthetic, tmp_path, capfd):
     assert names == ["tumor", "no_tumor"] and index["notumor"] == 1
     nt_rows = ds.manifest[ds.manifest["label"] == "notumor"]
     assert len(nt_rows) == 3 and set(nt_rows["source"]) == {"folder"}
-    assert nt_rows["fold"].isna().all() and (nt_rows["height"] == 24).all()
+    assert (nt_rows["height"] == 24).all()
+    # cvind.mat folds the slices; btc folds the no-tumour images, one per fold while folds are left
+    assert set(nt_rows["fold_source"]) == {"btc"} and len(set(nt_rows["fold"])) == 3
+    assert set(ds.manifest["fold_source"][ds.manifest["label"] != "notumor"]) == {"cvind"}
+    assert ds.info["folds"]["fold_source"] == {"cvind": 3, "btc": 3}
     assert sorted(nt_rows["orig_path"]) == ["normal/n0.jpg", "normal/n1.jpg", "normal/n2.jpg"]
     code, stdout, err = run_cli(["prepare", "figshare", str(synthetic), str(out), "--size", "24", "-j", "1",
                                  "--no-tumor", str(nt)], capfd)

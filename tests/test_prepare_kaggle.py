@@ -219,10 +219,9 @@ def test_rerun_reuses_everything_and_dedup_split(sample_prepared, capfd):
     m = ds.manifest
     assert set(m["split_dedup"]) == {"train", "test"}
     assert ds.info["params"]["dedup"] is True and "split_dedup" in ds.info["splits"]
-    from btc.data.audit import duplicate_components
-
-    for rows in duplicate_components(m):
-        assert m["split_dedup"].iloc[rows].nunique() == 1
+    assert (m["dup_group"] != "").sum() > 0  # the duplicate groups prepare stored
+    for _, rows in m[m["dup_group"] != ""].groupby("dup_group"):
+        assert rows["split_dedup"].nunique() == 1
     moved = (m["split_dedup"] != m["split"]).sum()
     assert moved == ds.info["splits"]["split_dedup_moved"] > 0
     assert ds.info["audit"]["exact"]["cross_split_dedup_groups"] == 0

@@ -2,14 +2,16 @@
 
 dataset.yaml (DESIGN.md, Data contracts) gets the classes in index order, the tasks, provenance,
 the command and its parameters, counts per split and class, the audit summary and the inputs
-that were skipped or flagged. The run's result is a `PrepareSummary`; the command layer
+that were skipped or flagged. The manifest gets each image's duplicate group (`dup_group`: exact
+copies and near duplicates confirmed by their pixels, `btc.data.audit.find_duplicates`; empty
+for an image with no duplicate), so the leak-free protocol reads it instead of checking pixels. The run's result is a `PrepareSummary`; the command layer
 (`btc/commands/prepare.py`) shows it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,9 @@ from typing import Any
 import pandas as pd
 
 from btc import __version__
-from btc.data.audit import audit_frame, dedup_split
+from btc.data.audit import DUP_GROUP, audit_frame, dedup_split, find_duplicates
 from btc.data.manifest import split_counts, validate_manifest
+from btc.data.similarity import FolderPixels
 from btc.errors import BtcError
 from btc.progress import SILENT, Progress
 
@@ -85,12 +88,15 @@ def note_inputs(progress: Progress, skipped: Iterable[Skipped], flagged: Iterabl
 def finish(stage: Stage, rows: list[dict[str, Any]], keys: list[str], *, src: Path, command: str,
            params: dict[str, Any], classes: list[str], tasks: dict[str, Any],
            skipped: Iterable[Skipped], flagged: Iterable[Skipped] = (), extra: dict[str, Any] | None = None,
-           dedup: bool = False, progress: Progress = SILENT, started: float | None = None) -> PrepareSummary:
+           dedup: bool = False, complete: Callable[[pd.DataFrame], dict[str, Any]] | None = None,
+           progress: Progress = SILENT, started: float | None = None) -> PrepareSummary:
     """Manifest, audit, dataset.yaml and swap of a finished prepare.
 
     `rows` are manifest rows (dicts; extra columns allowed, keys starting with '_' dropped);
     `keys` the cache keys of the inputs these rows came from. Every skipped and flagged input is
-    noted on `progress` (sorted by path). Raises `NoUsableImages` when no row is usable.
+    noted on `progress` (sorted by path). `complete(manifest)`, when given, may fill columns that
+    need the duplicate groups (it sees `dup_group`; Figshare's folds of the no-tumour images) and
+    returns entries for dataset.yaml. Raises `NoUsableImages` when no row is usable.
     """
     skipped = sorted(skipped)
     flagged = sorted(flagged)
@@ -101,7 +107,10 @@ def finish(stage: Stage, rows: list[dict[str, Any]], keys: list[str], *, src: Pa
     df = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
     df = validate_manifest(df.sort_values("path", kind="stable").reset_index(drop=True))
     audit_args = {"skipped": [s.as_dict() for s in skipped], "flagged": [s.as_dict() for s in flagged]}
-    report = audit_frame(df, **audit_args)
+    duplicates = find_duplicates(df, FolderPixels(stage.dir, df["path"].tolist()), progress=progress)
+    df[DUP_GROUP] = duplicates.labels()
+    completed = complete(df) if complete is not None else {}
+    report = audit_frame(df, duplicates=duplicates, **audit_args)
     info: dict[str, Any] = {
         "name": stage.out.name,
         "source": stage.source,
@@ -113,19 +122,20 @@ def finish(stage: Stage, rows: list[dict[str, Any]], keys: list[str], *, src: Pa
         "counts": split_counts(df),
     }
     if dedup:
-        df["split_dedup"] = dedup_split(df, report)
+        df["split_dedup"] = dedup_split(df, duplicates)
         counts = split_counts(df.assign(split=df["split_dedup"]))
         moved = int((df["split_dedup"] != df["split"]).sum())
         info["splits"] = {
             "split": "the dataset's own Training/Testing folders (the papers' protocol)",
-            "split_dedup": "leak-free: every exact/near-duplicate group kept on one side "
+            "split_dedup": "leak-free: every exact / confirmed near-duplicate group kept on one side "
                            "(the side holding most of its images; ties → train)",
             "split_dedup_moved": moved,
             "counts_dedup": counts,
         }
-        report = audit_frame(df, **audit_args)
+        report = audit_frame(df, duplicates=duplicates, **audit_args)
     if extra:
         info.update(extra)
+    info.update(completed)
     info["audit"] = report.summary()
     info["skipped"] = [s.as_dict() for s in skipped]
     if flagged:

@@ -27,7 +27,13 @@ Manifest: `label` is the class name shared with the Kaggle set (1 → meningioma
 whose image is over the pixel limit or under the smallest side (`btc.data.limits`), is skipped
 with its reason. `--no-tumor DIR` merges a folder of no-tumour images
 as in paper 003: each is read as grayscale uint8, resized to `--size` and written to
-`images/notumor/` with `source: folder`, `orig_path` `<DIR name>/<path inside DIR>` and no fold.
+`images/notumor/` with `source: folder` and `orig_path` `<DIR name>/<path inside DIR>`.
+
+Folds of the merged images: cvind.mat covers only Figshare's own slices, so with cvind.mat the
+no-tumour images get folds 1–5 from btc (`btc.data.splits.fill_folds`, seed 0: deterministic,
+spread evenly over the five folds, a duplicate group of them kept in one fold, an image that
+duplicates a slice put in that slice's fold). The manifest says where each fold comes from
+(`fold_source`: `cvind` or `btc`), so a 4-class CV runs the five official folds (issue 15).
 
 A new image from outside the dataset (`btc predict`) goes through `input_step`: grayscale uint8
 (an int16 slice windowed as above), resized to `--size`².
@@ -41,6 +47,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+import pandas as pd
 
 from btc.data.images import resize_square, to_uint8
 from btc.data.limits import ImageLimits
@@ -57,6 +64,7 @@ from btc.data.prepare.inputs import (
 from btc.data.prepare.staging import Stage, staging_dir
 from btc.data.prepare.work import Work, done, failed
 from btc.data.prepare.writing import read_gray_row, write_image
+from btc.data.splits import fill_folds, group_labels
 from btc.errors import BtcError
 from btc.progress import SILENT, Progress
 
@@ -65,6 +73,7 @@ from .input_step import Resize, recorded_size
 LABELS = {1: "meningioma", 2: "glioma", 3: "pituitary"}
 CVIND = "cvind.mat"
 FOLDS = 5  # cvind.mat's patient-wise folds are numbered 1–5
+FOLD_SEED = 0  # the folds btc gives the merged no-tumour images
 
 
 class MatFileError(BtcError):
@@ -269,6 +278,19 @@ def _folder(path: Path, what: str) -> Path:
     return path
 
 
+def complete_folds(df: pd.DataFrame) -> dict[str, Any]:
+    """Folds 1–5 for the rows cvind.mat leaves without one (`fill_folds`; `fold_source` says which
+    came from where); the counts for dataset.yaml's `folds`."""
+    missing = df["fold"].isna().to_numpy()
+    source = np.where(missing, "btc", "cvind")
+    if missing.any():
+        filled = fill_folds(df["fold"].to_numpy(dtype=float, na_value=np.nan), df["label"].to_numpy(),
+                            group_labels(df), FOLDS, seed=FOLD_SEED)
+        df["fold"] = pd.array(filled, dtype="Int64")
+    df["fold_source"] = source
+    return {"fold_source": {"cvind": int((source == "cvind").sum()), "btc": int((source == "btc").sum())}}
+
+
 def input_step(info: dict[str, Any]) -> Resize:
     """A new image: grayscale uint8 (an int16 slice windowed to its [min, max]), resized to `--size`²."""
     return Resize(recorded_size(info))
@@ -343,16 +365,24 @@ def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, worke
         if bit16:
             extra["preprocessing"]["image16"] = ("raw pixels, lossless 16-bit PNG at the original size "
                                                  "(int16 bit pattern; equal values for non-negative pixels)")
+        complete = None
         if with_folds:
             extra["folds"] = {"column": "fold", "source": rel_posix(cvind_files[0], src),
                               "values": sorted({int(v) for v in folds}),
                               "note": "cvind[i-1] is the official patient-wise fold of i.mat"}
+            if nt is not None:
+                extra["folds"]["no_tumor"] = (
+                    f"folds 1-{FOLDS} given by btc (seed {FOLD_SEED}): spread evenly, duplicate groups kept in "
+                    "one fold; column fold_source says cvind or btc")
+
+            def complete(df: pd.DataFrame) -> dict[str, Any]:
+                return {"folds": {**extra["folds"], **complete_folds(df)}}
         if nt is not None:
             extra["provenance_no_tumor"] = str(nt.resolve())
         return finish(stage, rows, keys, src=src, command=command,
                       params={"size": size, "bit16": bit16, "no_tumor": str(nt) if nt else None},
                       classes=classes, tasks=default_tasks(classes), skipped=skipped, flagged=flagged,
-                      extra=extra, progress=progress, started=started)
+                      extra=extra, complete=complete, progress=progress, started=started)
     finally:
         stage.close()
 

@@ -21,6 +21,28 @@ from btc.runfolder import BEST
 out = Console()
 err = Console(stderr=True)
 
+
+def _flag_without_type(display_type_rich):
+    """Typer ≥ 0.29 shows a flag's type in --help (`--quiet -q <bool>`); a flag takes no value,
+    so its type column is left empty (options that take a value keep `<int>`, `<path>`, …)."""
+
+    def display(self, ctx):
+        return None if self.is_flag else display_type_rich(self, ctx)
+
+    return display
+
+
+def _usage_name(argument) -> str:
+    """An argument in a usage line as click writes it: `SRC OUT`, `[MODEL]...` (typer 0.29
+    wraps required ones in braces, `{SRC} {OUT}`)."""
+    name = argument.display_name_raw if argument.required else f"[{argument.display_name_raw}]"
+    return name + ("..." if argument.nargs != 1 else "")
+
+
+typer.core.TyperOption.display_type_rich = _flag_without_type(typer.core.TyperOption.display_type_rich)
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):
+    typer.core.TyperArgument._usage_display_name = _usage_name
+
 app = typer.Typer(
     name="btc",
     help=(
@@ -104,28 +126,29 @@ def prepare_phantom(
 
 @prepare_app.command("kaggle")
 def prepare_kaggle(
-    src: Path = typer.Argument(..., help="The Kaggle 'Brain Tumor MRI Dataset' folder (Training/, Testing/)."),
+    src: Path = typer.Argument(..., metavar="SRC", help="The Kaggle 'Brain Tumor MRI Dataset' folder (Training/, Testing/)."),
     out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write the prepared dataset to."),
     size: int = typer.Option(256, "--size", min=8, help="Side of the written square images."),
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
+    crop: str = typer.Option("extreme", "--crop", help="extreme (paper 004's extreme-point crop) or none (whole image, paper 002)."),
     pad: int = typer.Option(0, "--pad", min=0, help="Pixels kept around the extreme points."),
     dedup: bool = typer.Option(False, "--dedup", help="Also write a leak-free split (duplicate groups kept on one side)."),
     image_format: str = typer.Option("png", "--format", help="png (lossless) or jpg."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Extreme-point crop (paper 004), resize, manifest and audit of the Kaggle dataset.
+    """Crop (paper 004's extreme points, or none), resize, manifest and audit of the Kaggle dataset.
 
     Example: `btc prepare kaggle ~/data/brain-tumor-mri-dataset data/kaggle --size 256 --dedup`
     """
     from btc.commands.prepare import run
 
-    run("kaggle", src=src, out=out_dir, size=size, workers=workers, pad=pad, dedup=dedup,
+    run("kaggle", src=src, out=out_dir, size=size, workers=workers, crop=crop, pad=pad, dedup=dedup,
         image_format=image_format, quiet=quiet)
 
 
 @prepare_app.command("figshare")
 def prepare_figshare(
-    src: Path = typer.Argument(..., help="Folder of Figshare `<id>.mat` files (and optionally cvind.mat)."),
+    src: Path = typer.Argument(..., metavar="SRC", help="Folder of Figshare `ID.mat` files (and optionally cvind.mat)."),
     out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write the prepared dataset to."),
     size: int = typer.Option(512, "--size", min=8, help="Side of the written images."),
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
@@ -144,7 +167,7 @@ def prepare_figshare(
 
 @prepare_app.command("folder")
 def prepare_folder(
-    src: Path = typer.Argument(..., help="A class-per-folder image tree."),
+    src: Path = typer.Argument(..., metavar="SRC", help="A class-per-folder image tree."),
     out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write the prepared dataset to."),
     labels: Path | None = typer.Option(None, "--labels", help="labels.yaml: folder → class map and tasks."),
     size: int | None = typer.Option(None, "--size", min=8, help="Resize to this square side (default: keep)."),
@@ -162,17 +185,20 @@ def prepare_folder(
 
 @app.command()
 def audit(
-    data: Path = typer.Argument(..., help="A prepared dataset folder."),
+    data: Path = typer.Argument(..., metavar="DATA", help="A prepared dataset folder."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
-    threshold: int | None = typer.Option(None, "--threshold", min=0, max=64, help="Near-duplicate Hamming threshold."),
+    threshold: int | None = typer.Option(None, "--threshold", min=0, max=64, help="Hamming distance of the hash candidates."),
+    min_similarity: float | None = typer.Option(None, "--min-similarity", min=-1.0, max=1.0,
+                                                help="Pixel similarity that confirms a candidate (default 0.75)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Exact and near duplicates, cross-split / cross-class leakage and patient leakage.
+    """Exact and near duplicates (confirmed by pixels), label conflicts, split / class / patient leakage.
 
     Example: `btc audit data/kaggle --json > audit.json`
     """
     from btc.commands.audit import run
 
-    run(data, as_json=as_json, threshold=threshold)
+    run(data, as_json=as_json, threshold=threshold, min_similarity=min_similarity, quiet=quiet)
 
 
 # --------------------------------------------------------------------------- models
@@ -221,9 +247,10 @@ def train(
     weights: Path | None = typer.Option(None, "--weights", help="Initial weights: a local state-dict file."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     seed: int = typer.Option(0, "--seed"),
-    out_dir: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<task>-<time>)."),
+    out_dir: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/MODEL-TASK-TIME)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     force: bool = typer.Option(False, "--force", help="Replace a previous btc run in --out (only btc's files are removed)."),
+    protocol: str | None = typer.Option(None, "--protocol", help="paper (the paper's image-level splits; default) or leak-free (patients and duplicate groups kept on one side)."),
     offline: bool = typer.Option(False, "--offline", help="Never download (also BTC_OFFLINE=1): ImageNet weights must be cached."),
     set_: list[str] = typer.Option([], "--set", help="Override any recipe field: FIELD=VALUE (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -237,7 +264,8 @@ def train(
     run(data=data, model=model, recipe=recipe, task=task, device=device, seed=seed, out_dir=out_dir,
         resume=resume, force=force, offline=offline, weights=weights, quiet=quiet,
         overrides=_overrides(set_, epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
-                             optimizer=optimizer, test_fraction=test_fraction, pretrained=pretrained))
+                             optimizer=optimizer, test_fraction=test_fraction, pretrained=pretrained,
+                             protocol=protocol))
 
 
 @app.command(epilog=_TRAIN_HELP_EPILOG)
@@ -251,7 +279,7 @@ def cv(
     fold: int | None = typer.Option(None, "--fold", min=1, help="Run only this fold (1…K)."),
     parallel_folds: int = typer.Option(1, "--parallel-folds", min=1,
                                        help="Run N folds at a time in separate processes (share one GPU)."),
-    group_by: str = typer.Option("auto", "--group-by", help="auto (patient when known), patient, official or none."),
+    protocol: str | None = typer.Option(None, "--protocol", help="paper (the paper's image-level splits; default) or leak-free (patients and duplicate groups kept on one side)."),
     recipe: str | None = typer.Option(None, "--recipe", help="Recipe name or YAML file (default: the model's paper)."),
     task: str = typer.Option("multiclass", "--task", help="Label mapping from dataset.yaml."),
     epochs: int | None = typer.Option(None, "--epochs", min=1),
@@ -264,7 +292,7 @@ def cv(
     weights: Path | None = typer.Option(None, "--weights", help="Initial weights: a local state-dict file."),
     device: str = typer.Option("auto", "--device"),
     seed: int = typer.Option(0, "--seed"),
-    out_dir: Path | None = typer.Option(None, "--out", help="CV folder (default: runs/<model>-<task>-cv<k>-<time>)."),
+    out_dir: Path | None = typer.Option(None, "--out", help="CV folder (default: runs/MODEL-TASK-cvK-TIME)."),
     set_: list[str] = typer.Option([], "--set", help="Override any recipe field: FIELD=VALUE (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
@@ -277,16 +305,16 @@ def cv(
     """
     from btc.commands.cv import run
 
-    run(data=data, model=model, folds=folds, fold=fold, group_by=group_by, recipe=recipe, task=task,
+    run(data=data, model=model, folds=folds, fold=fold, recipe=recipe, task=task,
         device=device, seed=seed, out_dir=out_dir, force=force, offline=offline, weights=weights, quiet=quiet, parallel_folds=parallel_folds,
         overrides=_overrides(set_, epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
-                             optimizer=optimizer, pretrained=pretrained))
+                             optimizer=optimizer, pretrained=pretrained, protocol=protocol))
 
 
 @app.command("two-stage")
 def two_stage(
-    stage1: Path = typer.Argument(..., help="Stage-1 run or CV folder (e.g. --task presence)."),
-    stage2: Path = typer.Argument(..., help="Stage-2 run or CV folder (e.g. --task source or tumor_type)."),
+    stage1: Path = typer.Argument(..., metavar="STAGE1", help="Stage-1 run or CV folder (e.g. --task presence)."),
+    stage2: Path = typer.Argument(..., metavar="STAGE2", help="Stage-2 run or CV folder (e.g. --task source or tumor_type)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for the chained evaluation."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
@@ -337,7 +365,7 @@ def benchmark(
 
 @app.command()
 def report(
-    runs: list[Path] = typer.Argument(..., help="Run or CV folders."),
+    runs: list[Path] = typer.Argument(..., metavar="RUN", help="Run or CV folders."),
     paper: str | None = typer.Option(None, "--paper", help="001, 002, 003 or 004: that paper's tables."),
     fmt: str = typer.Option("md", "--format", help="md, tex, csv or html."),
     out_file: Path | None = typer.Option(None, "--out", help="Write here instead of printing."),
@@ -356,8 +384,8 @@ def report(
 
 @app.command()
 def predict(
-    checkpoint: Path = typer.Argument(..., help=f"{BEST} of a run."),
-    inputs: list[Path] = typer.Argument(..., metavar="IMAGE|DIR...", help="Images or folders of images."),
+    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help=f"{BEST} of a run."),
+    inputs: list[Path] = typer.Argument(..., metavar="IMAGE|DIR", help="Images or folders of images."),
     csv: Path | None = typer.Option(None, "--csv", help="Write predictions as CSV."),
     cam: Path | None = typer.Option(None, "--cam", help="Write Grad-CAM overlays to this folder."),
     device: str = typer.Option("auto", "--device"),
@@ -374,7 +402,7 @@ def predict(
 
 @app.command()
 def export(
-    checkpoint: Path = typer.Argument(..., help=f"{BEST} of a run."),
+    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help=f"{BEST} of a run."),
     onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write."),
     opset: int = typer.Option(17, "--opset"),
 ) -> None:
@@ -428,7 +456,7 @@ def weights_list(
 
 @weights_app.command("fetch")
 def weights_fetch(
-    models: list[str] = typer.Argument(None, metavar="MODEL...", help="Models whose weights to download."),
+    models: list[str] = typer.Argument(None, metavar="MODEL", help="Models whose weights to download."),
     every: bool = typer.Option(False, "--all", help="Every model that has ImageNet weights."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),

@@ -62,6 +62,7 @@ CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "learning_curves.png"
 ROC_PNG = "roc.png"
 PLOTS = (CONFUSION_PNG, CURVES_PNG, ROC_PNG)
+SNAPSHOT_PREFIX = "checkpoint-epoch-"
 MARKER = ".btc-run"
 LOCK = ".btc-lock"
 RUN_FILES = (CONFIG, SPLIT, HISTORY, PREDICTIONS, METRICS, LAST, BEST, TWO_STAGE, REPORT) + PLOTS
@@ -279,7 +280,8 @@ def _remove_btc_files(folder: Path, names: tuple[str, ...]) -> None:
             _remove_btc_files(entry, RUN_FILES)
             with contextlib.suppress(OSError):
                 entry.rmdir()  # kept when a user's file is inside
-        elif entry.is_file() and (entry.name in names or (entry.name.startswith(".") and entry.name.endswith(".tmp"))):
+        elif entry.is_file() and (entry.name in names or (entry.name.startswith(".") and entry.name.endswith(".tmp"))
+                                  or (entry.name.startswith(SNAPSHOT_PREFIX) and entry.suffix == ".pt")):
             entry.unlink()
 
 
@@ -311,6 +313,19 @@ class RunFolder:
     def plot(self, name: str) -> Path:
         return self.path / name
 
+    def snapshot(self, epoch: int) -> Path:
+        """The weights after epoch `epoch` (1-based), kept when `snapshot_every` asks for them."""
+        return self.path / f"{SNAPSHOT_PREFIX}{epoch}.pt"
+
+    def snapshots(self) -> dict[int, Path]:
+        """Kept snapshots by epoch."""
+        found = {}
+        for path in self.path.glob(f"{SNAPSHOT_PREFIX}*.pt"):
+            suffix = path.stem[len(SNAPSHOT_PREFIX):]
+            if suffix.isdigit():
+                found[int(suffix)] = path
+        return dict(sorted(found.items()))
+
     # ownership
     def claim(self, *, resume: bool = False, force: bool = False) -> None:
         """Make this folder btc's to write; refuse a user's files or a previous run (see module)."""
@@ -324,6 +339,8 @@ class RunFolder:
         """Remove the files of btc's run here (the folder stays btc's; other files stay)."""
         for name in RUN_FILES:
             (self.path / name).unlink(missing_ok=True)
+        for path in self.snapshots().values():
+            path.unlink()
 
     # state
     def has_run(self) -> bool:

@@ -23,6 +23,14 @@ def shared_data(name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _image_cache(tmp_path_factory):
+    """Decoded-image caches of the tests go to a temporary folder, never the user's cache."""
+    import os
+
+    os.environ["BTC_CACHE"] = str(tmp_path_factory.mktemp("btc-cache"))
+
+
 @pytest.fixture(scope="session")
 def phantom_dir(tmp_path_factory) -> Path:
     """A small phantom dataset (4 classes × 24 images, 64 px, 4 slices per patient)."""

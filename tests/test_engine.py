@@ -45,7 +45,7 @@ def test_train_learns_phantom_and_writes_run_folder(phantom_dir, tmp_path, capsy
     assert history["epoch"].tolist() == list(range(1, 9))
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["epochs"] == 8 and config["image_size"] == 64 and config["recipe"] == "paper002" and config["model"] == "small_cnn"
-    assert config["protocol"].startswith("manifest split")
+    assert config["protocol"] == "paper" and config["split_protocol"].startswith("paper: the manifest's official split")
 
 
 @pytest.mark.slow
@@ -80,8 +80,8 @@ def test_resume_after_kill_equals_uninterrupted(phantom_dir, tmp_path, capsys, m
 
 
 @pytest.mark.slow
-def test_cv_groups_patients_and_fold_runs_match_full_cv(phantom_dir, tmp_path, capsys):
-    args = ["cv", "--data", phantom_dir, *TINY, "--epochs", "1", "--folds", "3"]
+def test_leak_free_cv_groups_patients_and_fold_runs_match_full_cv(phantom_dir, tmp_path, capsys):
+    args = ["cv", "--data", phantom_dir, *TINY, "--epochs", "1", "--folds", "3", "--protocol", "leak-free"]
     code, _, err = run_cli([*args, "--out", tmp_path / "full"], capsys)
     assert code == 0, err
     manifest = pd.read_csv(phantom_dir / "manifest.csv", keep_default_na=False).set_index("path")
@@ -122,7 +122,7 @@ def test_user_errors_are_one_line(phantom_dir, tmp_path, capsys):
         (["train", "--data", phantom_dir, *TINY, "--recipe", "paper999"], "unknown recipe"),
         (["train", "--data", phantom_dir, *TINY, "--epochs", "1", "--lr", "1e30", "--optimizer", "sgd",
           "--out", tmp_path / "nan"], "diverged"),
-        (["cv", "--data", phantom_dir, *TINY, "--folds", "40"], "cannot make 40 folds"),
+        (["cv", "--data", phantom_dir, *TINY, "--folds", "40"], "--folds 40: stratified folds need"),
     ]
     for args, message in cases:
         code, out, err = run_cli(args, capsys)

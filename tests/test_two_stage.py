@@ -11,7 +11,8 @@ import pytest
 
 from btc.data.manifest import load_dataset
 from btc.engine.config import resolve_config
-from btc.engine.runs import TaskData, manifest_roles
+from btc.engine.protocols import split_roles
+from btc.engine.runs import TaskData
 from btc.engine.two_stage import Chain, make_chain
 from btc.errors import BtcError
 from tests.conftest import run_cli
@@ -57,7 +58,7 @@ def test_hold_out_is_shared_between_tasks(phantom_dir, tmp_path):
     tests = {}
     for task in ("presence", "tumor_type"):
         task_data = TaskData.from_dataset(dataset, task)
-        roles, protocol = manifest_roles(task_data, resolve_config("small_cnn", task=task, overrides={"seed": 5}))
+        roles, protocol = split_roles(task_data, resolve_config("small_cnn", task=task, overrides={"seed": 5}))
         assert "hold-out" in protocol
         tests[task] = set(task_data.rows["path"][roles == "test"])
     tumour = set(manifest.loc[manifest["label"] != "notumor", "path"])

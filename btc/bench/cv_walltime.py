@@ -13,6 +13,8 @@ shorter than that, so the protocol's time is measured on a few steps and extrapo
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import multiprocessing
 import time
@@ -34,7 +36,7 @@ def measure_fold(job: tuple) -> dict[str, Any]:
     from btc.bench.training import engine_rate
     from btc.data.manifest import load_dataset
     from btc.engine.config import resolve_config
-    from btc.engine.cv import make_folds
+    from btc.engine.protocols import make_folds
     from btc.engine.devices import resolve_device
     from btc.engine.runs import TaskData
     from btc.engine.train import Trainer
@@ -44,7 +46,7 @@ def measure_fold(job: tuple) -> dict[str, Any]:
     config = resolve_config(model, recipe, overrides=overrides)
     device = resolve_device(config.device)
     data = TaskData.from_dataset(load_dataset(data_dir), config.task)
-    fold_of, _ = make_folds(data, folds, seed=config.seed)  # the folds `btc cv` would use
+    fold_of, _ = make_folds(data, dataclasses.replace(config, folds=folds))  # the folds `btc cv` would use
     train = data.split(fold_of != k, config).to(device)
     test = data.split(fold_of == k, config).to(device)
     torch.manual_seed(config.seed)

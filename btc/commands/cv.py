@@ -11,21 +11,32 @@ from btc.commands.ui import progress_for
 from btc.data.manifest import load_dataset
 from btc.engine import distributed
 from btc.engine.cv import CVResult, cross_validate
+from btc.engine.provenance import recipe_config
 from btc.engine.runs import TaskData
 from btc.report.plots import write_missing_plots
+from btc.runfolder import CVFolder
+
+
+def recipe_folds(config) -> int:
+    return recipe_config(config).folds
 
 
 @distributed.in_session
-def run(*, data: Path, model: str, folds: int | None, fold: int | None, group_by: str,
+def run(*, data: Path, model: str, folds: int | None, fold: int | None,
         recipe: str | None, task: str, device: str, seed: int, out_dir: Path | None,
         weights: Path | None, quiet: bool, overrides: dict[str, Any],
         parallel_folds: int = 1, force: bool = False, offline: bool = False) -> CVResult:
-    config = resolve(model, recipe, task, device, seed, overrides)
+    if folds is None and out_dir is not None and CVFolder(out_dir).folds_path.is_file():
+        folds = CVFolder(out_dir).read_folds().n_folds  # continue the CV in the folder
+    config = resolve(model, recipe, task, device, seed, {**overrides, **({"folds": folds} if folds else {})})
+    if folds is not None and folds != recipe_folds(config):
+        show(f"note: --folds {folds}; the paper's protocol has {recipe_folds(config)} folds (recorded as a deviation)",
+             quiet=False)
     task_data = TaskData.from_dataset(load_dataset(data), task)
-    cv_dir = out_dir or default_run_dir(config, f"cv{folds or ''}")
+    cv_dir = out_dir or default_run_dir(config, f"cv{config.folds}")
     progress = progress_for(quiet or not distributed.current().is_writer)
     with progress:
-        result = cross_validate(task_data, config, cv_dir, k=folds, fold=fold, group_by=group_by,
+        result = cross_validate(task_data, config, cv_dir, fold=fold,
                                 weights=weights, offline=offline,
                                 progress=progress, parallel_folds=parallel_folds, force=force)
     summary = result.summary

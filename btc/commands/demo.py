@@ -21,7 +21,7 @@ from btc.report.summary import write_cv_report
 
 DEMO = {"model": "small_cnn", "folds": 3, "per_class": 48, "phantom_size": 96,
         "overrides": {"image_size": 64, "epochs": 8, "batch_size": 16, "pretrained": False,
-                      "val_fraction": 0.0, "device": "cpu"}}
+                      "val_fraction": 0.0, "device": "cpu", "folds": 3, "protocol": "leak-free"}}
 
 
 def run(out_dir: str | Path, quiet: bool = False) -> Path:
@@ -36,7 +36,7 @@ def run(out_dir: str | Path, quiet: bool = False) -> Path:
         data = TaskData.from_dataset(load_dataset(data_dir), "multiclass")
         config = resolve_config(DEMO["model"], task="multiclass", overrides=DEMO["overrides"])
         cv_dir = out_dir / f"{DEMO['model']}-cv{DEMO['folds']}"
-        result = cross_validate(data, config, cv_dir, k=DEMO["folds"], progress=progress)
+        result = cross_validate(data, config, cv_dir, progress=progress)
     for f in result.summary.folds:
         write_missing_plots(result.folder.fold(f.fold))
     write_missing_plots(result.folder)

@@ -11,7 +11,8 @@ from btc.commands.ui import out, progress_for
 from btc.data.manifest import load_dataset
 from btc.engine import distributed
 from btc.engine.config import TrainConfig, resolve_config
-from btc.engine.runs import TaskData, add_validation, manifest_roles, train_run
+from btc.engine.protocols import add_validation, split_roles
+from btc.engine.runs import TaskData, train_run
 from btc.report.plots import write_missing_plots
 from btc.runfolder import RunFolder
 
@@ -70,7 +71,7 @@ def run(*, data: Path, model: str, recipe: str | None, task: str, device: str, s
     config = resolve(model, recipe, task, device, seed, overrides)
     task_data = TaskData.from_dataset(load_dataset(data), task)
     run_folder = RunFolder(out_dir or default_run_dir(config, "train"))
-    roles, protocol = manifest_roles(task_data, config)
+    roles, protocol = split_roles(task_data, config)
     roles = add_validation(task_data, roles, config)
     progress = progress_for(quiet or not distributed.current().is_writer)
     with progress:

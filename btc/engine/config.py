@@ -27,6 +27,8 @@ CHOICES = {
     "schedule": ("constant", "cosine", "step"),
     "select": ("last", "best_val"),
     "amp": ("auto", "on", "off"),
+    "split": ("official", "holdout"),
+    "protocol": ("paper", "leak-free"),
     "channels_last": ("auto", "on", "off"),
 }
 
@@ -60,7 +62,13 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 32
     task_lr: dict[str, float] = field(default_factory=dict)  # per-task lr (paper 001)
-    # splits
+    # splits (DESIGN.md, Protocols): `split` official = the manifest's train/test split when it
+    # has one, holdout = a seeded test_fraction; `folds` = the paper's CV fold count; `protocol`
+    # paper = image-level as the papers did, leak-free = patients and duplicate groups kept on
+    # one side of every split
+    split: str = "official"
+    folds: int = 10
+    protocol: str = "paper"
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     split_column: str = "split"
@@ -73,6 +81,7 @@ class TrainConfig:
     channels_last: str = "auto"
     compile: bool = False
     deterministic: bool = False
+    snapshot_every: int = 0        # also keep the weights of every N-th epoch (0: only best and last)
 
     def validate(self) -> TrainConfig:
         for f in dataclasses.fields(self):
@@ -94,6 +103,8 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise BtcError(f"config '{name}' must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
         positive = ("image_size", "resize_size", "epochs", "batch_size", "step_size")
+        if self.folds < 2:
+            raise BtcError(f"config 'folds' must be at least 2 (got {self.folds!r})")
         for name in positive:
             if int(getattr(self, name)) <= 0:
                 raise BtcError(f"config '{name}' must be positive (got {getattr(self, name)!r})")

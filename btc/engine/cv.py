@@ -13,44 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-from btc.data.splits import kfold_assignments
 from btc.engine import distributed
 from btc.engine.config import TrainConfig
 from btc.engine.metrics import aggregate
-from btc.engine.runs import TaskData, add_validation, check_resumable, train_run
+from btc.engine.protocols import add_validation, make_folds
+from btc.engine.runs import TaskData, check_resumable, train_run
 from btc.errors import BtcError
 from btc.progress import SILENT, Progress
 from btc.runfolder import CVFolder, CVSummary, FoldAssignment, FoldResult
 
 
-def make_folds(data: TaskData, k: int, group_by: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:
-    """(fold 1…K of every task image, protocol description): official folds, else drawn over
-    the whole dataset and restricted to the task, so every task of the dataset shares them."""
-    official = group_by == "official" or (group_by == "auto" and "fold" in data.rows.columns
-                                          and data.rows["fold"].notna().all())
-    if official:  # a per-image column: the same for every task already
-        folds = kfold_assignments(data.rows, data.targets, k, group_by="official", seed=seed)
-    else:
-        manifest, labels = data.dataset_strata()
-        folds = kfold_assignments(manifest, labels, k, group_by=group_by, seed=seed)[data.positions]
-    folds = folds + 1  # the papers and cvind.mat number folds from 1
-    if len(np.unique(folds)) < folds.max():
-        raise BtcError(f"task '{data.task}' has no image in some of the {k} folds; use fewer --folds")
-    if official:
-        protocol = "official folds"
-    elif group_by != "none" and (data.rows["patient_id"] != "").any():
-        protocol = f"stratified patient-grouped {folds.max()}-fold"
-    else:
-        protocol = f"stratified {folds.max()}-fold"
-    return folds, protocol
-
-
-def assign_folds(data: TaskData, cv: CVFolder, k: int, group_by: str, seed: int) -> FoldAssignment:
+def assign_folds(data: TaskData, cv: CVFolder, config: TrainConfig) -> FoldAssignment:
     """The fold of every task image: read from the CV folder when it has them, else made
     (`make_folds`) and written there."""
     if cv.folds_path.is_file():
         return read_folds(data, cv)
-    folds, protocol = make_folds(data, k, group_by, seed)
+    folds, protocol = make_folds(data, config)
     assignment = FoldAssignment(data.rows["path"].tolist(), folds, protocol)
     if distributed.current().is_writer:
         with cv.shared_lock():
@@ -82,11 +60,7 @@ class CVResult:
     summary: CVSummary
 
 
-DEFAULT_FOLDS = 10
-
-
-def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, k: int | None = None, fold: int | None = None,
-                   group_by: str = "auto", weights: Path | None = None, offline: bool = False,
+def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, fold: int | None = None, weights: Path | None = None, offline: bool = False,
                    progress: Progress = SILENT, parallel_folds: int = 1, force: bool = False) -> CVResult:
     """Run every unfinished fold (or only `fold`, 1…K) and write the CV summary.
 
@@ -99,12 +73,10 @@ def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, k: int | N
     if distributed.current().is_writer:
         cv.claim(force=force)
     distributed.barrier()
-    if k is None:  # continue the CV in the folder, else the default
-        k = cv.read_folds().n_folds if cv.folds_path.is_file() else DEFAULT_FOLDS
-    assignment = assign_folds(data, cv, k, group_by, config.seed)
+    assignment = assign_folds(data, cv, config)
     n_folds = assignment.n_folds
-    if n_folds != k and not assignment.protocol.startswith("official"):
-        raise BtcError(f"{cv.path} holds a {n_folds}-fold CV and --folds is {k}: use --folds {n_folds} "
+    if n_folds != config.folds:
+        raise BtcError(f"{cv.path} holds a {n_folds}-fold CV and --folds is {config.folds}: use --folds {n_folds} "
                        "to continue it, --force to replace it, or another --out")
     if fold is not None and not 1 <= fold <= n_folds:
         raise BtcError(f"--fold {fold} is out of range: this CV has folds 1..{n_folds}")

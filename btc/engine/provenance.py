@@ -24,7 +24,7 @@ from btc.engine.config import RECIPES_DIR, TrainConfig, resolve_config
 
 # fields that change how a run is computed but not what it measures
 NOT_PROTOCOL = {"model", "recipe", "paper", "task", "seed", "device", "amp", "channels_last", "compile",
-                "deterministic", "pretrained", "task_lr"}
+                "deterministic", "pretrained", "task_lr", "snapshot_every"}
 
 
 def paper_wants_pretrained(config: TrainConfig, base: TrainConfig) -> bool:
@@ -56,7 +56,8 @@ def deviations(config: TrainConfig, weights: dict[str, Any], dataset: dict[str, 
         if name == "resize_size" and config.crop == "none":
             continue  # equal to image_size without a random crop: said once
         if name not in NOT_PROTOCOL and ours[name] != theirs[name]:
-            out.append(f"{name.replace('_', ' ')} {_text(ours[name])} (paper: {_text(theirs[name])})")
+            out.append(PROTOCOL_TEXT.get((name, ours[name])) or
+                       f"{name.replace('_', ' ')} {_text(ours[name])} (paper: {_text(theirs[name])})")
     wanted = paper_wants_pretrained(config, base)
     source = str(weights.get("source", "random"))
     if wanted and source == "random":
@@ -71,6 +72,12 @@ def deviations(config: TrainConfig, weights: dict[str, Any], dataset: dict[str, 
         out.append(f"images prepared with crop {crop} (paper: {PAPER_CROP[base.paper]})")
     return out
 
+
+PROTOCOL_TEXT = {
+    ("protocol", "leak-free"): "leak-free splits: patients and duplicate groups on one side (paper: image-level splits)",
+    ("split", "holdout"): "a seeded hold-out test set (paper: the dataset's official split)",
+    ("split", "official"): "the dataset's official split (paper: a random hold-out)",
+}
 
 # the crop each paper applied before resizing (paper 004: Kaggle's extreme-point crop)
 PAPER_CROP = {"002": "none", "004": "extreme"}

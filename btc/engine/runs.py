@@ -19,18 +19,19 @@ import pandas as pd
 import torch
 
 from btc import __version__
-from btc.data.dataset import load_images
-from btc.data.manifest import PreparedDataset
-from btc.data.splits import holdout
+from btc.data.manifest import MANIFEST, PreparedDataset
+from btc.data.splits import leak_free_groups
 from btc.engine import distributed
 from btc.engine.checkpoint import read_state
 from btc.engine.config import TrainConfig
 from btc.engine.devices import resolve_device
 from btc.engine.evaluate import write_evaluation
+from btc.engine.image_cache import cached_images
 from btc.engine.metrics import compute_metrics
 from btc.engine.provenance import dataset_fingerprint, deviations, device_name, paper_wants_pretrained, versions
 from btc.engine.train import TensorSplit, Trainer
 from btc.errors import BtcError
+from btc.io import atomic_torch_save
 from btc.progress import SILENT, Progress
 from btc.runfolder import ROLES, Predictions, RunFolder
 
@@ -46,6 +47,7 @@ class TaskData:
     targets: np.ndarray                # int class index per row
     positions: np.ndarray              # row number of each task image in the dataset manifest
     _images: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict, repr=False)
+    _groups: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def from_dataset(cls, dataset: PreparedDataset, task: str) -> TaskData:
@@ -72,12 +74,19 @@ class TaskData:
         manifest = self.dataset.manifest
         return manifest, pd.Categorical(manifest["label"], categories=self.dataset.classes).codes.astype(int)
 
+    def leak_free_groups(self) -> np.ndarray:
+        """Group label of every dataset manifest row: patient ∪ exact ∪ confirmed near duplicates."""
+        if self._groups is None:
+            self._groups = leak_free_groups(self.dataset)
+        return self._groups
+
     def images(self, size: int, interpolation: str, progress: Progress = SILENT) -> torch.Tensor:
-        """All task images as uint8 (N, 1, size, size), decoded once per size."""
+        """All task images as uint8 (N, 1, size, size): decoded once per size and process, and
+        shared with other processes through the user's cache (`btc.engine.image_cache`)."""
         key = (size, interpolation)
         if key not in self._images:
-            paths = [self.dataset.root / p for p in self.rows["path"]]
-            self._images[key] = load_images(paths, size, interpolation, progress=progress)
+            self._images[key] = cached_images(self.dataset.root, self.dataset.root / MANIFEST,
+                                              self.rows["path"].tolist(), size, interpolation, progress=progress)
         return self._images[key]
 
     def split(self, mask: np.ndarray, config: TrainConfig, progress: Progress = SILENT) -> TensorSplit:
@@ -85,36 +94,6 @@ class TaskData:
         images = self.images(config.resize_size, config.interpolation, progress)
         return TensorSplit(images=images[index], targets=torch.from_numpy(self.targets[mask]).long(),
                            paths=self.rows["path"][mask].tolist())
-
-
-def manifest_roles(data: TaskData, config: TrainConfig) -> tuple[np.ndarray, str]:
-    """Roles from the manifest's split column when it has train and test, else a seeded hold-out.
-
-    Returns (roles per row: 'train' / 'test' / '' for rows left out, protocol description).
-    """
-    column = config.split_column
-    rows = data.rows
-    if column in rows.columns and {"train", "test"} <= set(rows[column]):
-        roles = np.where(rows[column].isin(["train", "test"]), rows[column], "")
-        return roles.astype(object), f"manifest split column '{column}'"
-    if column != "split":
-        raise BtcError(f"split column '{column}' is missing or lacks train and test rows")
-    manifest, labels = data.dataset_strata()
-    test = holdout(manifest, labels, config.test_fraction, seed=config.seed,
-                   option="--test-fraction")[data.positions]
-    grouped = "patient-grouped " if (rows["patient_id"] != "").any() else ""
-    return np.where(test, "test", "train").astype(object), f"seeded {grouped}stratified hold-out, test {config.test_fraction:g}"
-
-
-def add_validation(data: TaskData, roles: np.ndarray, config: TrainConfig) -> np.ndarray:
-    """Carve the validation images out of the training part (stratified, patient-grouped)."""
-    roles = roles.copy()
-    train = np.flatnonzero(roles == "train")
-    if config.val_fraction > 0 and len(train):
-        val = holdout(data.rows.iloc[train], data.targets[train], config.val_fraction, seed=config.seed + 1,
-                      option="val_fraction (--set val_fraction=…)")
-        roles[train[val]] = "val"
-    return roles
 
 
 def write_split(run: RunFolder, data: TaskData, roles: np.ndarray) -> None:
@@ -216,7 +195,7 @@ def _train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunF
     model, origin = build_model(config, len(data.classes), weights, offline=offline, progress=progress)
     extra = {"data": str(data.dataset.root), "dataset": data.dataset.info.get("name", data.dataset.root.name),
              "classes": data.classes, "device_name": device_name(device), "btc_version": __version__,
-             "torch_version": str(torch.__version__), "task": data.task, "protocol": protocol,
+             "torch_version": str(torch.__version__), "task": data.task, "split_protocol": protocol,
              "initial_weights": origin.get("source"),
              "provenance": run_provenance(data, config, device, origin, protocol)}
     if writer:
@@ -236,6 +215,9 @@ def _train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunF
         progress.update(batches, completed=done, total=total)
 
     def on_epoch(row: dict[str, Any]) -> None:
+        if config.snapshot_every and row["epoch"] % config.snapshot_every == 0 and writer:
+            atomic_torch_save(run.snapshot(row["epoch"]),
+                              {"model": trainer.model.state_dict(), "epoch": row["epoch"] - 1, **checkpoint_extra})
         val_text = f" val acc {row['val_accuracy']:.3f}" if row["val_accuracy"] == row["val_accuracy"] else ""
         progress.update(epochs, completed=row["epoch"],
                         info=f"loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}{val_text}")

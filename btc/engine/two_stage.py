@@ -181,7 +181,7 @@ def chain_pair(stage1: RunFolder, stage2: RunFolder, out: RunFolder, *, device: 
         "model": f"{info1.get('model')} → {info2.get('model')}",
         "task": f"{info1.get('task')} → {info2.get('task')}",
         "data": str(data), "classes": chain.classes, "seed": info1.get("seed"),
-        "protocol": f"two-stage chain on the test split of {stage1.path}",
+        "split_protocol": f"two-stage chain on the test split of {stage1.path}",
         "device_name": info1.get("device_name"), "btc_version": info1.get("btc_version"),
         "stages": [str(stage1.path), str(stage2.path)],
     })

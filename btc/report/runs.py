@@ -147,7 +147,7 @@ def read_train_run(folder: RunFolder, name: str | None = None, fold: int | None 
     if metrics is None:
         metrics = folder.read_metrics()
     return Run(folder=folder, name=name or folder.path.name, config=config, metrics=metrics,
-               predictions=folder.read_predictions(), fold=fold, protocol=str(config.get("protocol", "")))
+               predictions=folder.read_predictions(), fold=fold, protocol=str(config.get("split_protocol", config.get("protocol", ""))))
 
 
 def read_cv(cv: CVFolder, name: str | None = None) -> Run:

@@ -21,8 +21,8 @@ from btc.data.audit import (
     find_duplicates,
     near_pairs,
 )
-from btc.data.similarity import SIDE
 from btc.data.images import hamming, phash64, pixel_sha256
+from btc.data.similarity import SIDE
 from tests.conftest import run_cli
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -6,11 +6,11 @@
   hashes (manifest `phash`, or `orig_phash` of the originals: two copies of one scan cropped with
   other margins differ less there) differ in at most `NEAR_THRESHOLD` bits; the pairs come from
   multi-index hashing (`btc/data/hamming.py`: the pairs of comparing every pair, without its n²
-  cost). A candidate is **confirmed** only by its pixels: `btc.data.similarity` aligns the two
-  images on their heads, compares their edges, and accepts at similarity ≥ 0.75, calibrated on
-  kaggle-224 by looking at the pairs (the same slice re-encoded, re-windowed or sharpened, or a
-  neighbouring slice of the same series; different patients score ≤ 0.66). A pair near by hash but
-  different in pixels is never merged. Groups are the connected components of exact links and
+  cost). A candidate is **confirmed** only by its pixels: `btc.data.similarity` compares the
+  edges of the two prepared images (64 × 64, rank-transformed) and accepts at similarity ≥ 0.75,
+  calibrated on kaggle-224 by looking at the pairs (the same slice re-encoded, re-windowed or
+  sharpened, or a neighbouring slice of the same series; different patients score ≤ 0.66). A pair
+  near by hash but different in pixels is never merged. Groups are the connected components of exact links and
   confirmed pairs (single linkage); a near group holds at least two *different* images.
 - **Possible label conflicts**: a duplicate group (exact or confirmed near) whose images carry
   more than one label is listed apart, with its files (`AuditReport.conflicts`): the same scan

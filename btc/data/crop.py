@@ -1,4 +1,4 @@
-"""The extreme-point crop of paper 004 (the Kaggle dataset page's snippet), and the head's box.
+"""The extreme-point crop of paper 004 (the Kaggle dataset page's snippet).
 
 **The reference** (paper 004 / the dataset page): grayscale, GaussianBlur 5×5, binary threshold
 45, erode ×2, dilate ×2, largest external contour, crop to its extreme points (found with
@@ -17,9 +17,8 @@ imutils). `crop_box` implements it with these documented changes:
 - An image with no contour above the threshold (blank, very dark), or whose foreground covers
   under 1% of it, is kept uncropped and `note` says why.
 
-Users: `btc prepare kaggle --crop extreme` (`btc.data.sources.kaggle`), the input step of such a
-dataset for a new image, and the near-duplicate check (`btc.data.similarity`), which aligns two
-images on their heads' boxes before comparing their pixels.
+Used by `btc prepare kaggle --crop extreme` (`btc.data.sources.kaggle`) and by the input step
+that brings a new image to such a dataset (`btc predict`).
 """
 
 from __future__ import annotations

@@ -2,46 +2,53 @@
 
 A perceptual hash within a few bits is only a *candidate* (issue 15: at ≤ 4 bits of the 64-bit
 phash, kaggle-224 has 33 groups mixing classes, look-alike slices of different patients). The
-audit (`btc.data.audit`) therefore confirms every candidate pair by its pixels, and merges only
-confirmed pairs.
+audit (`btc.data.audit`) therefore confirms every candidate pair by its pixels and merges only
+confirmed pairs: a pair near by hash but different in pixels is never merged.
 
-**The measure** (`signature`, `similarity`): each image is brought to a common frame and its
-edges are compared, so that what a copy changes (size, margins, encoding, contrast, gamma,
-windowing, sharpening) does not count and the anatomy does:
+**The measure** (`signature`, `similarity`) compares the edges of the two prepared images, so
+that what a copy changes (encoding, size, contrast, gamma, windowing) counts little and the
+anatomy counts:
 
-1. grayscale uint8, cropped to the head's box (`btc.data.crop.crop_box`, the extreme-point box
-   without padding: aligns a copy with other margins; an image already cropped keeps its frame),
-   resized to 64 × 64 (area interpolation);
-2. rank-transformed (each pixel replaced by the average rank of its value: any monotone change
-   of intensities gives the same ranks);
-3. the gradient magnitude of that (Sobel after a 3 × 3 Gaussian blur): the outlines of the head,
+1. the prepared image (grayscale uint8; aligned by the crop prepare applied to every image of
+   the dataset, so both images of a pair are in the same frame) resized to 64 × 64 (area);
+2. rank-transformed: each pixel replaced by the average rank of its value, so any monotone
+   change of intensities gives the same values (up to the levels uint8 merges or clips);
+3. the gradient magnitude of that (3 × 3 Gaussian, then Sobel): the outlines of the head,
    ventricles, sulci and lesions;
 4. the Pearson correlation of the two gradient images is the similarity, in [-1, 1].
 
-A pair is confirmed when its similarity is at least `MIN_SIMILARITY` = **0.75**.
+A pair is confirmed at similarity ≥ `MIN_SIMILARITY` = **0.75**.
 
-**Calibration** on kaggle-224 (7,019 images, prepared with `--crop extreme --size 224`): 5,754
-candidate pairs of distinct images at ≤ 4 bits (prepared or original phash). The 66 candidate
-pairs of different classes — by construction different patients, unless a label is wrong — score
-0.30–0.66 (median 0.47); same-class candidates range from 0.3 to 1.0 (4,700 of 5,688 above
-0.76). Looking at side-by-side pairs (the two images and their difference, 8 to 10 per band):
-- ≥ 0.90: the same slice, re-encoded, resized or re-windowed, or heavily sharpened or
-  contrast-changed copies (e.g. `Te-no_0388` / `Tr-no_0833`), and a few neighbouring slices;
-- 0.72–0.90: neighbouring slices of one series (consecutive file numbers, the same lesion:
-  `Tr-pi_1379` / `Tr-pi_1381`, `Tr-me_0741` / `Tr-me_0742`) and same-slice copies with a
-  strong change of contrast; several pairs span Training/Testing (`Te-gl_0254` / `Tr-gl_1204`,
-  `Te-me_0127` / `Tr-me_0044`): the same patient on both sides;
-- 0.60–0.70: still mostly neighbouring slices of one patient, but the cross-class pairs start
-  here (0.66: a glioma and a meningioma of different patients, both sagittal at the same level).
-0.75 is the lowest value with a clear margin (0.09) above every pair of different patients that
-was seen. So a confirmed pair is *the same scan*: the same slice, or a neighbouring slice of the
-same series. Both leak the patient across a split, which is what the leak-free protocol must
-prevent on a dataset without patient ids; neighbouring slices are not "duplicates" in the strict
-sense, and the audit's wording says "near duplicates (same scan)".
+**Calibration**, on kaggle-224 prepared by btc (7,019 images, `--size 224`, extreme crop): 5,754
+candidate pairs of different images at ≤ 4 bits (prepared or original phash). The 66 pairs of
+different classes — different patients, unless a label is wrong — score 0.19–0.66 (median
+0.47); the 5,688 same-class pairs spread from 0.3 to 1.0, 4,750 of them at ≥ 0.75. What the
+pairs are, looked at side by side (the two images and their difference, 5 to 10 per band):
+- ≥ 0.90: the same slice, re-encoded, resized, re-windowed or sharpened;
+- 0.70–0.90: neighbouring slices of one series (consecutive file numbers, the same lesion:
+  `Tr-me_1286` / `Tr-me_1288`, `Tr-pi_0353` / `Tr-pi_0354`) and same-slice copies with a strong
+  change of contrast or sharpening (`Te-no_0261` / `Tr-no_0822`); several span Training/Testing
+  (`Te-me_0293` / `Tr-me_1255`, `Te-gl_0216` / `Tr-gl_1066`): one patient on both sides;
+- 0.60–0.70: still neighbouring slices of one patient, and the highest pairs of different
+  classes (0.62–0.66: midline sagittal or axial look-alikes of different patients, e.g.
+  `Tr-gl_0195` / `Tr-me_1307`).
+0.75 is the lowest value that keeps a clear margin (0.09) above every pair of different patients
+seen. A confirmed pair is therefore *the same scan*: the same slice, or a neighbouring slice of
+one series. Both put one patient on both sides of a split, which is what the leak-free protocol
+must prevent on a dataset without patient ids; the audit calls them "near duplicates (same scan)".
+On kaggle-224 prepared with `--crop none` the pairs of different classes score at most 0.61.
 
-Pearson correlation of raw pixels (cross-class pairs up to 0.82, overlapping neighbouring
-slices) and of ranks (Spearman, up to 0.75) separate less; 64 px keeps the anatomy of a slice
-and is cheap (a signature is 4,096 floats; pairs are scored as dot products).
+Checked on single images: JPEG re-encoding (quality 60) with a resize, or gamma 0.7–0.8, keep
+≥ 0.93; kaggle-original-sample's copies with other margins (after prepare's crop, at 64 px) score
+0.93–0.94. What lowers a copy below 0.75 (a missed duplicate, never a false merge): windowing that
+clips much of the image to black or white (×1.3 − 20: 0.65) or a strong darkening (gamma 1.5:
+median 0.97, lowest 0.62), which flattens the background's noise the ranks otherwise amplify.
+Alternatives measured: Pearson correlation of raw pixels (pairs of different classes up to 0.82)
+or of ranks (Spearman, up to 0.75) separate less; re-cropping both images to the head's box
+before comparing (as prepare's extreme crop does) made contrast changes move the box and lost
+pairs; 32 px raises the different-class maximum to 0.72. On btc's synthetic phantom, whose heads
+share one template, a few pairs of different synthetic patients with a small lesion reach 0.77:
+the measure is calibrated on real MRI, and a listed label conflict is a suspect to look at.
 """
 
 from __future__ import annotations
@@ -53,15 +60,13 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from btc.data.crop import crop_box
-from btc.data.images import ImageReadError, read_image, resize_square, to_gray_uint8
+from btc.data.images import ImageReadError, read_image, to_gray_uint8
 from btc.progress import SILENT, Progress
 
 SIDE = 64
-ALIGN_SIDE = 128  # the head's box is found on the image resized to 128², 5× cheaper than at 224
 MIN_SIMILARITY = 0.75
-MEASURE = ("Pearson correlation of the gradient magnitudes (3x3 Gaussian, Sobel) of the rank-transformed "
-           f"images, each cropped to its head's box and resized to {SIDE}x{SIDE}")
+MEASURE = (f"Pearson correlation of the gradient magnitudes (3x3 Gaussian, Sobel) of the two prepared images "
+           f"resized to {SIDE}x{SIDE} and rank-transformed")
 
 
 def _ranks(thumb: np.ndarray) -> np.ndarray:
@@ -77,9 +82,7 @@ def signature(image: np.ndarray) -> np.ndarray:
     A flat image (no edge) has the zero vector: it confirms nothing, exact copies of it are
     found by their pixel hash.
     """
-    frame = resize_square(to_gray_uint8(image), ALIGN_SIDE)
-    x0, y0, x1, y1 = crop_box(frame).box
-    thumb = cv2.resize(frame[y0:y1, x0:x1], (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+    thumb = cv2.resize(to_gray_uint8(image), (SIDE, SIDE), interpolation=cv2.INTER_AREA)
     smooth = cv2.GaussianBlur(_ranks(thumb), (3, 3), 0)
     edges = np.hypot(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)).ravel()
     edges -= edges.mean()

@@ -267,3 +267,31 @@ def test_threshold_on_the_real_sample(tmp_path):
                  ("test/notumor/Te-no_0380", "train/notumor/Tr-no_0948"),
                  ("test/pituitary/Te-pi_0060", "train/pituitary/Tr-pi_0720")]:  # adjacent slices
         assert any({f"images/{a}.png", f"images/{b}.png"} <= g for g in grouped), (a, b)
+
+
+def test_cli_lists_label_conflicts_with_their_files(tmp_path, capfd):
+    """The same scan under two labels (a copy, and a re-encoded near copy) is listed, file by file."""
+    from btc.data.manifest import write_dataset_yaml, write_manifest
+
+    root = tmp_path / "d"
+    (root / "images").mkdir(parents=True)
+    yy, xx = np.mgrid[0:96, 0:96]
+    scan = ((np.sin(xx / 5.0) * np.cos(yy / 7.0) + 1) * 100 + (xx > 40) * 40).astype(np.uint8)
+    ok, jpeg = cv2.imencode(".jpg", scan, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    images = {"glioma/a.png": scan, "meningioma/a.png": scan, "pituitary/b.png": cv2.imdecode(jpeg, 0)}
+    rows = []
+    for rel, image in images.items():
+        (root / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "images" / rel), image)
+        rows.append(row(f"images/{rel}", rel.split("/")[0], "train", pixel_sha256(image), phash64(image)))
+    write_manifest(pd.DataFrame(rows), root)
+    write_dataset_yaml(root, {"name": "d", "classes": ["glioma", "meningioma", "pituitary"]})
+    code, out, err = run_cli(["audit", root, "--json"], capfd)
+    assert code == 0 and err == ""
+    conflicts = json.loads(out)["label_conflicts"]
+    assert [(c["kind"], c["paths"], c["labels"]) for c in conflicts] == [
+        ("near", ["images/glioma/a.png", "images/meningioma/a.png", "images/pituitary/b.png"],
+         ["glioma", "meningioma", "pituitary"])]
+    code, out, _ = run_cli(["audit", root, "-q"], capfd)
+    assert code == 0 and "possible label conflicts: 1 groups" in out
+    assert "images/glioma/a.png (train/glioma)" in out and "images/pituitary/b.png" in out

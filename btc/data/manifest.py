@@ -5,6 +5,12 @@ A prepared dataset is a folder with `images/…`, `manifest.csv` (one row per im
 reads, writes and validates both; validation errors name the row and the column. Every file
 the manifest names must lie inside the dataset once symlinks are resolved (`check_inside`), and a
 malformed dataset.yaml is one line naming it.
+
+Optional columns with a fixed meaning: `mask_path`; `fold`, the official fold (1…K) and
+`fold_source`, where it comes from (`cvind` for Figshare's own, `btc` for the folds btc gives the
+images merged into such a dataset); `dup_group`, the image's duplicate group (exact copies and
+pixel-confirmed near duplicates, `btc.data.audit`; empty for an image with none), which the
+leak-free protocol keeps on one side of every split (`btc.data.splits.leak_free_groups`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ REQUIRED_COLUMNS = (
     "path", "label", "split", "patient_id", "source", "orig_path",
     "height", "width", "sha256", "phash",
 )
-OPTIONAL_COLUMNS = ("mask_path", "fold")
+OPTIONAL_COLUMNS = ("mask_path", "fold", "fold_source", "dup_group")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 SPLITS = ("train", "test", "")
 SOURCES = ("kaggle", "figshare", "folder", "phantom")

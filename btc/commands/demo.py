@@ -19,9 +19,15 @@ from btc.engine.runs import TaskData
 from btc.report.plots import write_missing_plots
 from btc.report.summary import write_cv_report
 
-DEMO = {"model": "small_cnn", "folds": 3, "per_class": 48, "phantom_size": 96,
-        "overrides": {"image_size": 64, "epochs": 8, "batch_size": 16, "pretrained": False,
-                      "val_fraction": 0.0, "device": "cpu", "folds": 3, "protocol": "leak-free"}}
+# Tuned on two shared CPU cores (issue 18.8): 64 images per class, 2 slices per patient (more
+# patients, fewer near-copies); 12 epochs of Adam with a cosine schedule from lr 2e-3 (the decaying
+# rate lets BatchNorm's running statistics catch up with the weights: at a constant rate the
+# eval-mode network predicted mostly 'notumor', 0.48, while batch statistics gave 0.99), random
+# horizontal flips, and 15 % of each training part held out for the validation curves.
+DEMO = {"model": "small_cnn", "folds": 3, "per_class": 64, "per_patient": 2, "phantom_size": 96,
+        "overrides": {"image_size": 64, "epochs": 12, "batch_size": 16, "lr": 2e-3, "schedule": "cosine",
+                      "hflip": 0.5, "pretrained": False, "val_fraction": 0.15, "device": "cpu", "folds": 3,
+                      "protocol": "leak-free"}}
 
 
 def run(out_dir: str | Path, quiet: bool = False) -> Path:
@@ -31,8 +37,8 @@ def run(out_dir: str | Path, quiet: bool = False) -> Path:
     data_dir = out_dir / "phantom"
     with progress_for(quiet) as progress:
         if not (data_dir / MANIFEST).is_file():
-            prepare_phantom(data_dir, per_class=DEMO["per_class"], size=DEMO["phantom_size"], seed=0,
-                            progress=progress)
+            prepare_phantom(data_dir, per_class=DEMO["per_class"], per_patient=DEMO["per_patient"],
+                            size=DEMO["phantom_size"], seed=0, progress=progress)
         data = TaskData.from_dataset(load_dataset(data_dir), "multiclass")
         config = resolve_config(DEMO["model"], task="multiclass", overrides=DEMO["overrides"])
         cv_dir = out_dir / f"{DEMO['model']}-cv{DEMO['folds']}"

@@ -15,7 +15,8 @@ through:
    `image_size` and normalisation, batched on the device by the `Predictor`.
 
 Unreadable images are returned as skipped (path, reason), never dropped silently. Grad-CAM
-overlays are one per image (`<stem>-gradcam-<class>.png`, the original image's size) and, for
+overlays are one per image (`<stem>-gradcam-<class>.png`: the original image, at least 256 px,
+under the translucent map, with a colour bar and the class in the title; `btc.models.cam`) and, for
 models with CBAM spatial-attention gates in the Grad-CAM layer (resnesat's last stage), one per
 gate (`<stem>-sa-<gate>.png`).
 """
@@ -179,7 +180,7 @@ def write_cams(ck: Checkpoint, paths: list[Path], out_dir: Path, *, device: str 
     """Grad-CAM overlays (and spatial-attention overlays) of `paths`, at each image's size."""
     from btc.io import atomic_write_bytes
     from btc.models import get_spec
-    from btc.models.cam import attention_maps, grad_cam, overlay, place_map
+    from btc.models.cam import attention_maps, attention_png, grad_cam, gradcam_png
 
     step = step or PrepareStep()
     cfg = ck.config
@@ -207,6 +208,7 @@ def write_cams(ck: Checkpoint, paths: list[Path], out_dir: Path, *, device: str 
         with attention_maps(model, layer) as gates:
             cams, logits = grad_cam(model, layer, x)
         predicted = logits.argmax(1).cpu().tolist()
+        probs = torch.softmax(logits.float(), 1).cpu().numpy()
         for i, path in enumerate(chunk):
             x0, y0, x1, y1 = boxes[i]
             sx, sy = (x1 - x0) / cfg.resize_size, (y1 - y0) / cfg.resize_size
@@ -217,11 +219,12 @@ def write_cams(ck: Checkpoint, paths: list[Path], out_dir: Path, *, device: str 
             while stem in used:
                 stem += "_"
             used.add(stem)
-            maps = {f"gradcam-{_safe(ck.classes[predicted[i]])}": cams[i]}
-            maps.update({f"sa-{name}": gate[i] for name, gate in gates.items()})
-            for tag, cam in maps.items():
-                heat, mask = place_map(cam.cpu().numpy(), originals[i].shape, region)
-                png = cv2.imencode(".png", overlay(originals[i], heat, mask))[1].tobytes()
+            name = ck.classes[predicted[i]]
+            pngs = {f"gradcam-{_safe(name)}": gradcam_png(originals[i], cams[i].cpu().numpy(), region, name,
+                                                          float(probs[i, predicted[i]]))}
+            pngs.update({f"sa-{gate_name}": attention_png(originals[i], gate[i].cpu().numpy(), region, gate_name)
+                         for gate_name, gate in gates.items()})
+            for tag, png in pngs.items():
                 written.append(atomic_write_bytes(out_dir / f"{stem}-{tag}.png", png))
     model.cpu()
     return written

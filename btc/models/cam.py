@@ -14,10 +14,15 @@ The model is evaluated in eval mode, so the images of a batch do not interact an
 of the summed scores gives every image its own gradients. `attention_maps` additionally records
 the output of every CBAM spatial-attention gate (`SpatialAttention`, the sigmoid map (N, 1, h, w))
 inside a module: for `resnesat` the gates of the last stage (`layer4`).
+
+`gradcam_png` and `attention_png` draw a map over its image for `btc predict --cam`: the image
+stays visible under a translucent map (opacity grows with the value), with a colour bar, and the
+class (or gate, with its value range) in the title.
 """
 
 from __future__ import annotations
 
+import io
 from contextlib import contextmanager
 
 import cv2
@@ -106,16 +111,79 @@ def attention_maps(model: nn.Module, layer: str):
             h.remove()
 
 
-def overlay(gray: np.ndarray, heat: np.ndarray, mask: np.ndarray | None = None,
-            alpha: float = 0.45) -> np.ndarray:
-    """BGR uint8 image: the JET colour map of `heat` ([0, 1], same size as `gray`) blended over
-    the grayscale image; pixels outside `mask` (where the map says nothing) stay gray."""
-    base = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR).astype(np.float32)
-    colour = cv2.applyColorMap(np.clip(heat * 255.0 + 0.5, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
-    blended = (1.0 - alpha) * base + alpha * colour.astype(np.float32)
-    if mask is not None:
-        blended = np.where(mask[..., None], blended, base)
-    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+# --------------------------------------------------------------------------- pictures
+
+
+PANEL_MIN = 256      # px: smaller images are shown enlarged, so the title and colour bar stay readable
+OVERLAY_ALPHA = 0.6  # opacity of the map where it is highest; where it is lowest the image shows through
+CMAP = "inferno"
+UNIFORM_SPAN = 0.02  # an attention map whose values span less than this is shown as uniform
+
+
+def overlay_png(gray: np.ndarray, heat: np.ndarray, mask: np.ndarray | None = None, *, title: str,
+                scale_label: str, vmin: float = 0.0, vmax: float = 1.0) -> bytes:
+    """A PNG: the grayscale image (at its own resolution, enlarged to `PANEL_MIN` px when
+    smaller) with `heat` (same size) drawn over it translucently, each pixel's opacity growing
+    with its value (so low values leave the image visible), only inside `mask` (the pixels the
+    map covers); a colour bar labelled `scale_label` maps colours to values from `vmin` to
+    `vmax`, and `title` is written above the image."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    h, w = gray.shape[:2]
+    zoom = max(1.0, PANEL_MIN / max(h, w))
+    dpi = 100
+    panel_w, panel_h = w * zoom / dpi, h * zoom / dpi              # inches
+    fig_w, fig_h = panel_w + 1.3, panel_h + 0.55                   # + colour bar and its labels, + title
+    norm = Normalize(vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-6)
+    level = np.clip(norm(heat), 0.0, 1.0)
+    rgba = colormaps[CMAP](level)
+    rgba[..., 3] = OVERLAY_ALPHA * level * (1.0 if mask is None else mask)
+    fig = Figure(figsize=(fig_w, fig_h), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.1 / fig_w, 0.1 / fig_h, panel_w / fig_w, panel_h / fig_h))
+    ax.imshow(gray, cmap="gray", vmin=0, vmax=255, interpolation="bilinear")
+    ax.imshow(rgba, interpolation="bilinear")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    cax = fig.add_axes(((0.25 + panel_w) / fig_w, 0.1 / fig_h, 0.15 / fig_w, panel_h / fig_h))
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=CMAP), cax=cax)
+    bar.set_label(scale_label, fontsize=8)
+    bar.formatter.set_useOffset(False)  # true values on the bar, never "1e-7 + 0.4999"
+    cax.tick_params(labelsize=7)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.05)  # a long title widens it
+    return buffer.getvalue()
+
+
+def gradcam_png(gray: np.ndarray, cam: np.ndarray, region: tuple[float, float, float, float],
+                class_name: str, probability: float | None = None) -> bytes:
+    """The Grad-CAM overlay of one image: the map (in [0, 1]) placed on the network's input
+    region, the explained class (and its probability) in the title, the scale in a colour bar."""
+    heat, mask = place_map(cam, gray.shape[:2], region)
+    chance = "" if probability is None else f" (p = {probability:.2f})"
+    return overlay_png(gray, heat, mask, title=f"Grad-CAM of class '{class_name}'{chance}",
+                       scale_label="Grad-CAM (0 = least, 1 = most relevant)")
+
+
+def attention_png(gray: np.ndarray, gate: np.ndarray, region: tuple[float, float, float, float],
+                  gate_name: str) -> bytes:
+    """The output of one spatial-attention gate (a sigmoid, in [0, 1]) over the image, the gate
+    and its range of values in the title. A gate that varies spans the colour scale with its own
+    range (the colour bar shows the true values); a nearly uniform one (an untrained gate sits at
+    0.5 everywhere) is shown on the full 0-to-1 scale and called uniform, rather than stretching
+    its rounding noise into a pattern."""
+    heat, mask = place_map(gate, gray.shape[:2], region)
+    low, high = float(gate.min()), float(gate.max())
+    if high - low < UNIFORM_SPAN:
+        title = f"spatial attention {gate_name}\nuniform: {float(gate.mean()):.3f} everywhere"
+        low, high = 0.0, 1.0
+    else:
+        title = f"spatial attention {gate_name}\nvalues {low:.3f} to {high:.3f}"
+    return overlay_png(gray, heat, mask, title=title, scale_label="attention weight (sigmoid)", vmin=low, vmax=high)
 
 
 def place_map(cam: np.ndarray, shape: tuple[int, int],

@@ -41,12 +41,19 @@ def _fmt(metrics: dict[str, Any] | None, key: tuple[str, ...]) -> str:
 
 
 def _setup(config: dict[str, Any], protocol: str) -> str:
-    """One sentence: model, recipe, the settings that override it, seed, device, protocol."""
-    lr = config.get("lr")
-    return (f"Model `{config.get('model', '?')}`, recipe `{config.get('recipe', '?')}` (overrides: image "
-            f"{config.get('image_size', '?')} px, {config.get('epochs', '?')} epochs, batch "
-            f"{config.get('batch_size', '?')}, lr {'?' if lr is None else format(lr, 'g')}), seed "
-            f"{config.get('seed', '?')}, device `{config.get('device', '?')}`. Protocol: {protocol}.")
+    """Model, recipe, seed, device, protocol, and how the run departs from its recipe (the
+    provenance's deviations; a run without provenance: its main settings)."""
+    provenance = config.get("provenance")
+    deviations = provenance.get("deviations") if isinstance(provenance, dict) else None
+    if deviations is None:
+        lr = config.get("lr")
+        settings = (f"image {config.get('image_size', '?')} px, {config.get('epochs', '?')} epochs, batch "
+                    f"{config.get('batch_size', '?')}, lr {'?' if lr is None else format(lr, 'g')}")
+    else:
+        settings = "; ".join(str(d) for d in deviations) or "none"
+    return (f"Model `{config.get('model', '?')}`, recipe `{config.get('recipe', '?')}`, seed {config.get('seed', '?')}, "
+            f"device `{config.get('device', '?')}`. Protocol: {protocol}. Settings that differ from the recipe: "
+            f"{settings}.")
 
 
 def write_cv_report(cv: CVFolder, summary: CVSummary, title: str) -> Path:

@@ -5,12 +5,15 @@ ring, two dark ventricles) at a random position, size and tilt on a black backgr
 margins, so the extreme-point crop has work to do. Its class decides the lesion, drawn in every
 slice of that patient with some jitter:
 
-- glioma: an irregular intra-parenchymal mass (union of blobs, bright rim, darker core);
+- glioma: an irregular intra-parenchymal mass (union of blobs): bright rim, dark necrotic core,
+  darker oedema around it;
 - meningioma: a round, homogeneous extra-axial mass touching the inner skull;
 - pituitary: a small bright midline mass low in the head (the sella);
 - notumor: none.
 
-Lesion contrast, size and noise vary, so a small CNN learns the classes but not trivially.
+Lesion contrast, size and noise vary, so a small CNN learns the classes but not trivially:
+`btc demo`'s small CNN reaches about 0.9 accuracy on held-out patients (phantom/v2; v1's fainter
+glioma, drawn without a dark core and oedema, left it near 0.45).
 Everything is drawn from `numpy.random.default_rng(seed)`: the same seed gives byte-identical
 images and manifest. The slices are written as generated, so a new image needs no step but
 grayscale uint8 (`input_step` → `Identity`).
@@ -67,15 +70,15 @@ def _patient(rng: np.random.Generator, size: int, label: str) -> dict[str, Any]:
     if label == "glioma":
         r, t = rng.uniform(0.15, 0.5), rng.uniform(0, 2 * math.pi)
         p["lesion"] = (cx + r * ax * math.cos(t), cy + r * ay * math.sin(t))
-        p["radius"] = size * rng.uniform(0.07, 0.11)
+        p["radius"] = size * rng.uniform(0.09, 0.13)
         p["blobs"] = rng.uniform(-1, 1, (5, 3))
     elif label == "meningioma":
         t = rng.uniform(0, 2 * math.pi)
-        p["radius"] = size * rng.uniform(0.06, 0.1)
+        p["radius"] = size * rng.uniform(0.07, 0.11)
         inner = 0.9  # inner skull edge, then moved inwards by the radius so it touches the skull
         p["lesion"] = (cx + (inner * ax - p["radius"]) * math.cos(t), cy + (inner * ay - p["radius"]) * math.sin(t))
     elif label == "pituitary":
-        p["radius"] = size * rng.uniform(0.035, 0.055)
+        p["radius"] = size * rng.uniform(0.045, 0.065)
         p["lesion"] = (cx + rng.uniform(-0.04, 0.04) * ax, cy + rng.uniform(0.35, 0.5) * ay)
     return p
 
@@ -106,16 +109,18 @@ def _draw_lesion(rng, size, image, region, p) -> np.ndarray:
     lx, ly = p["lesion"]
     lx, ly = lx + rng.normal(0, size * 0.006), ly + rng.normal(0, size * 0.006)
     r = p["radius"] * rng.uniform(0.85, 1.15)
-    contrast = rng.uniform(0.2, 0.4)
-    if p["label"] == "glioma":
+    contrast = rng.uniform(0.3, 0.45)
+    if p["label"] == "glioma":  # ring-enhancing: bright irregular rim, dark necrotic core, dark oedema around
         mask = np.zeros((size, size), np.float32)
         for dx, dy, dr in p["blobs"]:
             mask = np.maximum(mask, _ellipse_mask(size, (lx + dx * r * 0.6, ly + dy * r * 0.6),
                                                   (r * (0.6 + 0.3 * dr), r * (0.5 + 0.3 * abs(dy))), 45 * dx))
         mask = cv2.GaussianBlur(mask, (0, 0), max(0.6, r * 0.12)) * region
-        core = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=max(1, int(r * 0.25)))
-        texture = 0.5 + 0.5 * _smooth_noise(rng, size, 4)
-        return image + contrast * mask * texture - 0.6 * contrast * core
+        core = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=max(1, int(r * 0.3)))
+        rim = np.clip(mask - core, 0, 1)
+        oedema = cv2.GaussianBlur(mask, (0, 0), r * 0.6) * region
+        texture = 0.8 + 0.2 * _smooth_noise(rng, size, 4)
+        return image - 0.12 * oedema + 1.1 * contrast * rim * texture - 0.8 * contrast * core
     mask = _ellipse_mask(size, (lx, ly), (r, r * rng.uniform(0.85, 1.0)), rng.uniform(0, 180))
     mask = cv2.GaussianBlur(mask, (0, 0), 0.8) * region
     gain = contrast * (1.2 if p["label"] == "pituitary" else 1.0)
@@ -157,7 +162,7 @@ def prepare_phantom(out: str | Path, *, per_class: int = 40, size: int = 128, pe
     started = time.monotonic()
     params = {"per_class": per_class, "size": size, "per_patient": per_patient, "seed": seed,
               "test_fraction": test_fraction}
-    stage = Stage(out, source="phantom", params={**params, "method": "phantom/v1"})
+    stage = Stage(out, source="phantom", params={**params, "method": "phantom/v2"})
     try:
         rows = []
         total = per_class * len(CLASSES)

@@ -17,6 +17,7 @@ from btc.errors import BtcError
 from btc.report.figure3 import BUILDERS, TITLES  # tables.py's, paper 001 with its Fig. 3
 from btc.report.model import Comparison, Report
 from btc.report.plots import missing_plots, present_plots, write_plots
+from btc.report.protocols import protocol_table
 from btc.report.provenance import provenance
 from btc.report.runs import Run, read_runs
 from btc.report.stats import mcnemar
@@ -80,6 +81,9 @@ def build_report(paths: list[Path], paper: str | None = None, plots: bool = True
         for run in left:
             notes.append(f"{run.name} ({run.model or '?'}, task {run.task or '?'}, {run.kind}) is in none of paper "
                          f"{paper}'s tables.")
+    side_by_side = protocol_table(runs)
+    if side_by_side is not None:
+        tables.append(side_by_side)
     for run in runs:
         if not run.complete:
             notes.append(f"{run.name}: only {len(run.folds)} of {run.n_folds} folds have finished.")

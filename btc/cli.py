@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from btc import __version__
 from btc.errors import BtcError, Interrupted
-from btc.runfolder import BEST
+from btc.runfolder import BEST, HISTORY
 
 out = Console()
 err = Console(stderr=True)
@@ -170,7 +170,7 @@ def prepare_folder(
     src: Path = typer.Argument(..., metavar="SRC", help="A class-per-folder image tree."),
     out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write the prepared dataset to."),
     labels: Path | None = typer.Option(None, "--labels", help="labels.yaml: folder → class map and tasks."),
-    size: int | None = typer.Option(None, "--size", min=8, help="Resize to this square side (default: keep)."),
+    size: int | None = typer.Option(None, "--size", min=8, help="Resize to this square side: a non-square image is stretched, its aspect ratio not kept (default: keep the size)."),
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: all cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -223,6 +223,18 @@ def models(
 _TRAIN_HELP_EPILOG = "Any recipe field can be overridden; the resolved config is saved as config.yaml in the run folder."
 
 
+_TENSORBOARD_HELP = ("Also log every epoch to TensorBoard event files in the run folder's tensorboard/ "
+                     f"(pip install -e '.[tensorboard]'); {HISTORY} stays the record.")
+
+
+def _tensorboard(on: bool) -> None:
+    """--tensorboard: the engine mirrors each history row into event files (btc/engine/tensorboard.py)."""
+    if on:
+        from btc.engine.tensorboard import enable
+
+        enable()
+
+
 def _overrides(set_: list[str], **fields: object) -> dict[str, object]:
     """Explicit options, then `--set FIELD=VALUE` items (typed like the config field)."""
     from btc.engine.config import parse_set_options
@@ -253,6 +265,7 @@ def train(
     protocol: str | None = typer.Option(None, "--protocol", help="paper (the paper's image-level splits; default) or leak-free (patients and duplicate groups kept on one side)."),
     offline: bool = typer.Option(False, "--offline", help="Never download (also BTC_OFFLINE=1): ImageNet weights must be cached."),
     set_: list[str] = typer.Option([], "--set", help="Override any recipe field: FIELD=VALUE (repeatable)."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help=_TENSORBOARD_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Train one model on one split and evaluate it on the test split.
@@ -261,6 +274,7 @@ def train(
     """
     from btc.commands.train import run
 
+    _tensorboard(tensorboard)
     run(data=data, model=model, recipe=recipe, task=task, device=device, seed=seed, out_dir=out_dir,
         resume=resume, force=force, offline=offline, weights=weights, quiet=quiet,
         overrides=_overrides(set_, epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,
@@ -294,6 +308,7 @@ def cv(
     seed: int = typer.Option(0, "--seed"),
     out_dir: Path | None = typer.Option(None, "--out", help="CV folder (default: runs/MODEL-TASK-cvK-TIME)."),
     set_: list[str] = typer.Option([], "--set", help="Override any recipe field: FIELD=VALUE (repeatable)."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help=_TENSORBOARD_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Stratified (patient-grouped) K-fold cross-validation; resumes unfinished folds.
@@ -305,6 +320,7 @@ def cv(
     """
     from btc.commands.cv import run
 
+    _tensorboard(tensorboard)
     run(data=data, model=model, folds=folds, fold=fold, recipe=recipe, task=task,
         device=device, seed=seed, out_dir=out_dir, force=force, offline=offline, weights=weights, quiet=quiet, parallel_folds=parallel_folds,
         overrides=_overrides(set_, epochs=epochs, batch_size=batch_size, image_size=image_size, lr=lr,

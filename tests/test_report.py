@@ -17,8 +17,11 @@ import csv
 import io
 import json
 import shutil
+import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -362,6 +365,102 @@ def test_generic_report_provenance_and_plots(runs, capsys, tmp_path):
     order = [pooled.paths.index(path) for path in RunFolder(dsconv).read_predictions().paths]
     expected = mcnemar(correct(dsconv), (pooled.targets == pooled.predicted)[order])
     assert tables["Paired comparisons (McNemar)"][0]["p (exact)"] == f"{expected.p_value:.4g}"
+
+
+# --------------------------------------------------------------------------- the HTML page as a user sees it
+
+
+class _Page(HTMLParser):
+    """The images (src) and the text of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _picture(png: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image is not None, "not a decodable image"
+    return image
+
+
+def _not_blank(image: np.ndarray) -> bool:
+    """More than 1 % of the pixels differ from the page's most common (background) grey level."""
+    background = np.bincount(image.ravel(), minlength=256).argmax()
+    return float((np.abs(image.astype(int) - int(background)) > 16).mean()) > 0.01
+
+
+@pytest.fixture(scope="module")
+def html_page(runs, tmp_path_factory) -> Path:
+    """A paper-002 HTML report of a run that follows the protocol, one that does not (image size),
+    and a CV, with every plot embedded."""
+    base = tmp_path_factory.mktemp("html")
+    deviating = write_run(RunFolder(base / "mlp-64px"), model="mlp", classes=FOUR, seed=8,
+                          provenance=provenance_block(8, ("image size 64 (paper: 224)",)))
+    folders = [shutil.copytree(runs["dsconv"], base / "dsconv"), deviating.path,
+               shutil.copytree(runs["cv"], base / "cv")]
+    out = base / "report.html"
+    code = 0
+    try:
+        from btc.cli import main
+
+        main(["report", *map(str, folders), "--paper", "002", "--format", "html", "--out", str(out)])
+    except SystemExit as e:
+        code = e.code
+    assert code in (0, None)
+    return out
+
+
+def test_html_page_decodes_every_image_and_marks_protocol(html_page):
+    """Without a browser: the page parses, every embedded image decodes to a picture that is not
+    blank, and the provenance and deviation marks are on it."""
+    page = _Page()
+    page.feed(html_page.read_text())
+    assert len(page.images) == 3 * len(PLOTS)  # three runs, every plot
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        picture = _picture(base64.b64decode(src.split(",", 1)[1]))
+        assert min(picture.shape) > 100 and _not_blank(picture)
+    text = " ".join(page.text)
+    assert "not the paper's protocol" in text and "image size 64 (paper: 224)" in text  # footnote
+    assert "paper's protocol" in text and "Runs: data, protocol, device" in text
+    assert "deviations from the paper's protocol" in text and "initial weights" in text
+    assert "Published only (no run given): MobileNetV2." in text
+    assert "percentages with two decimals" in text
+
+
+CHROMIUM = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium (apt-get install chromium); "
+                                              "test_html_page_decodes_every_image_and_marks_protocol checks the page")
+def test_html_page_in_headless_chromium(html_page, tmp_path):
+    """Rendered by Chromium: the screenshot is not blank and every <img> has loaded (a script in a
+    copy of the page writes the count of loaded images into the title, read back from the DOM)."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(html_page.read_text().replace("</body>", (
+        "<script>window.addEventListener('load', () => { const all = [...document.images]; "
+        "document.title = `images ${all.length} loaded ${all.filter(i => i.complete && i.naturalWidth > 0).length}`; "
+        "});</script></body>")))
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=10000"]
+    dom = subprocess.run([*flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    title = dom.split("<title>")[1].split("</title>")[0]
+    assert title == f"images {3 * len(PLOTS)} loaded {3 * len(PLOTS)}", title
+    shot = tmp_path / "page.png"
+    subprocess.run([*flags, "--window-size=1280,2400", f"--screenshot={shot}", html_page.as_uri()],
+                   capture_output=True, timeout=120)
+    screenshot = _picture(shot.read_bytes())
+    assert screenshot.shape == (2400, 1280) and _not_blank(screenshot)
+    # the tables fit the page's width: no column of the screenshot's right edge carries text
+    assert not _not_blank(screenshot[:, -8:])
 
 
 def test_html_embeds_png_and_tex_is_booktabs(runs, capsys, tmp_path):

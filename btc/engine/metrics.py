@@ -19,6 +19,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     accuracy_score,
     cohen_kappa_score,
@@ -28,7 +29,6 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
     roc_auc_score,
 )
-from sklearn.exceptions import UndefinedMetricWarning
 
 PER_CLASS_KEYS = ("precision", "recall", "specificity", "f1", "support")
 

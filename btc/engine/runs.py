@@ -29,6 +29,7 @@ from btc.engine.evaluate import write_evaluation
 from btc.engine.image_cache import cached_images
 from btc.engine.metrics import compute_metrics
 from btc.engine.provenance import dataset_fingerprint, deviations, device_name, paper_wants_pretrained, versions
+from btc.engine.tensorboard import log_epoch
 from btc.engine.train import TensorSplit, Trainer
 from btc.errors import BtcError
 from btc.io import atomic_torch_save
@@ -218,6 +219,8 @@ def _train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunF
         if config.snapshot_every and row["epoch"] % config.snapshot_every == 0 and writer:
             atomic_torch_save(run.snapshot(row["epoch"]),
                               {"model": trainer.model.state_dict(), "epoch": row["epoch"] - 1, **checkpoint_extra})
+        if writer:
+            log_epoch(run.path, row)  # --tensorboard: a mirror of history.csv's row (off by default)
         val_text = f" val acc {row['val_accuracy']:.3f}" if row["val_accuracy"] == row["val_accuracy"] else ""
         progress.update(epochs, completed=row["epoch"],
                         info=f"loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}{val_text}")

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from btc.report.runs import Run
 from btc.report.stats import McNemar
 
-
 NO_RUN = "no run"  # the status of a cell whose row no run filled
 
 

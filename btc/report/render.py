@@ -1,7 +1,8 @@
 """Render a `Report` (btc/report/model.py) as Markdown, LaTeX (booktabs), CSV (long) or HTML.
 
 Markdown links the run folders' PNG plots (relative to the output file when there is one); HTML is
-self-contained, with the plots embedded as base64 PNGs; CSV has one line per value cell:
+self-contained, with the plots embedded as base64 PNGs (its provenance table has one column per
+run, and a table wider than the page scrolls sideways in its own box); CSV has one line per value cell:
 `table, row, column, btc, btc_std, ci_low, ci_high, paper, diff, status, run, protocol` in display
 units. In a paper table every row a run filled says in a Protocol column whether that run followed
 the paper's protocol; the numbers of a run that did not (or whose provenance is unknown) carry a
@@ -105,14 +106,14 @@ def ci_text(low: float, high: float, kind: str = "percent") -> str:
     return f"95 % CI [{fmt_value(low, kind)}, {fmt_value(high, kind)}]"
 
 
-def btc_text(cell: Cell, pm: str = "±") -> str:
+def btc_text(cell: Cell, pm: str = "±", with_ci: bool = True) -> str:
     """btc's side of a cell: value [± std][, 95 % CI [a, b]], or why it is absent."""
     if cell.value is None:
         return cell.status or ""
     text = fmt_value(cell.value, cell.kind)
     if cell.std is not None:
         text += f" {pm} {fmt_value(cell.std, cell.kind)}"
-    if cell.ci is not None:
+    if cell.ci is not None and with_ci:
         text += ", " + ci_text(*cell.ci, cell.kind)
     return text
 
@@ -366,14 +367,17 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; vertical-align: top; }
 th { border-bottom: 2px solid #444; text-align: left; }
-td.num { text-align: right; white-space: nowrap; }
+td.num { text-align: right; }
+.value { white-space: nowrap; }
 .paper { color: #666; font-size: 0.85em; }
 .missing { color: #b00; font-style: italic; }
 .footnote { color: #b00; font-size: 0.85em; margin: 0.2em 0; }
 .published { color: #666; font-style: italic; margin: 0.3em 0 1em; }
 .notes { color: #444; font-size: 0.85em; }
-figure { display: inline-block; margin: 0.5em; }
-figure img { max-width: 560px; border: 1px solid #eee; }
+.wide { overflow-x: auto; max-width: 100%; }
+.ci { color: #333; font-size: 0.85em; }
+figure { display: inline-block; margin: 0.5em; max-width: 100%; vertical-align: top; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 """
 
 
@@ -381,22 +385,29 @@ def _html_mark(mark: int) -> str:
     return f"<sup>{mark}</sup>" if mark else ""
 
 
+def _html_wrap(text: str) -> str:
+    """Escaped text that a narrow column breaks only after its commas ("paper 96.00," / "Δ −17.43")."""
+    return ", ".join(html.escape(part).replace(" ", "&nbsp;") for part in text.split(", "))
+
+
 def _html_cell(cell: Cell, mark: int = 0) -> str:
     if cell.empty:
         return '<td class="num"></td>'
-    main = html.escape(btc_text(cell))
-    if cell.value is None:
-        main = f'<span class="missing">{main}</span>'
+    main = html.escape(btc_text(cell, with_ci=False))
+    main = f'<span class="{"value" if cell.value is not None else "missing"}">{main}</span>'
     main += _html_mark(_marked(cell, mark))
+    if cell.ci is not None and cell.value is not None:
+        main += f'<br><span class="ci">{_html_wrap(ci_text(*cell.ci, cell.kind))}</span>'
     side = paper_text(cell)
-    side = f'<br><span class="paper">{html.escape(side)}</span>' if side else ""
+    side = f'<br><span class="paper">{_html_wrap(side)}</span>' if side else ""
     return f'<td class="num">{main}{side}</td>'
 
 
 def _html_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    """A table in a box that scrolls sideways when the table is wider than the page."""
+    lines = ['<div class="wide"><table>', "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
     lines += ["<tr>" + "".join(row) + "</tr>" for row in rows]
-    return lines + ["</table>"]
+    return lines + ["</table></div>"]
 
 
 def _td(text: str) -> str:
@@ -419,9 +430,10 @@ def render_html(report: Report, out: Path | None = None) -> str:
         body += [f'<p class="footnote"><sup>{k}</sup> {html.escape(n)}</p>' for k, n in enumerate(table.footnotes, 1)]
         if table.notes:
             body.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
-    prov = report.provenance
+    prov = report.provenance  # one column per run (a row per run would be 18 columns wide)
     body.append("<h2>Runs: data, protocol, device</h2>")
-    body += _html_table(list(prov[0]), [[_td(v) for v in p.values()] for p in prov])
+    body += _html_table(["field"] + [p["run"] for p in prov], [[_td(k)] + [_td(p[k]) for p in prov]
+                                                             for k in list(prov[0])[1:]])
     if report.comparisons:
         body.append("<h2>Paired comparisons (McNemar)</h2>")
         body += _html_table(COMPARISON_HEADER, [[_td(x) for x in row] for row in _comparison_rows(report)])

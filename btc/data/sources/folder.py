@@ -23,7 +23,14 @@ This is paper 001's hierarchy: a presence task (tumour vs none) and a source tas
 secondary tumour) over the same images. Classes with no image are dropped from `classes` and
 from the tasks (a task left with fewer than two output classes is dropped). When the file defines
 no tasks, `presence` is added when the labels include `notumor` and a tumour class, and
-`tumor_type` when they include two or more tumour classes as well (`default_tasks`).
+`tumor_type` when they include two or more tumour classes as well (`default_tasks`). Class names
+are recognised in the spellings public trees use (`canonical_class`: `glioma_tumor`,
+`Meningioma`, `no_tumor`, `no tumour` …): a tree of `glioma_tumor/ meningioma_tumor/ no_tumor/
+pituitary_tumor/` keeps those class names and gets both tasks.
+
+`--size` makes every image a square of that side; an image that is not square is stretched (its
+aspect ratio is not kept), and the prepare says how many were (a note, and dataset.yaml's
+`preprocessing`).
 
 A new image from outside the dataset (`btc predict`) goes through `input_step`: grayscale uint8,
 resized to the recorded `--size`² when one was given, as prepare wrote every image.
@@ -40,7 +47,7 @@ from typing import Any
 import yaml
 
 from btc.data.manifest import SPLITS
-from btc.data.prepare.classes import default_tasks
+from btc.data.prepare.classes import TUMOR_CLASSES, default_tasks
 from btc.data.prepare.finishing import PrepareSummary, finish
 from btc.data.prepare.inputs import Skipped, list_files, rel_posix, unique_names
 from btc.data.prepare.staging import Stage, staging_dir
@@ -107,7 +114,8 @@ def load_labels(path: str | Path | None) -> LabelMap:
     if data.get("classes") is not None:
         classes = data["classes"]
         if not isinstance(classes, list) or not all(isinstance(c, (str, int)) for c in classes):
-            raise BtcError(f"{path}: 'classes' must be a list of class names")
+            hint = " (a folder → class map goes under 'folders:')" if isinstance(classes, dict) else ""
+            raise BtcError(f"{path}: 'classes' must be a list of class names{hint}")
         lm.classes = [str(c) for c in classes]
         if len(set(lm.classes)) != len(lm.classes):
             raise BtcError(f"{path}: 'classes' lists a class twice")
@@ -236,10 +244,38 @@ def _folder_one(task: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the command
 
 
+def canonical_class(name: str) -> str:
+    """btc's class for a folder's class name in a common spelling (`glioma_tumor`, `Glioma`,
+    `no_tumor`, `no tumour` …), else the name itself."""
+    key = str(name).strip().lower().replace("-", "_").replace(" ", "_").replace("tumour", "tumor")
+    if key in ("no_tumor", "notumor"):
+        return "notumor"
+    key = key.removesuffix("_tumor")
+    return key if key in TUMOR_CLASSES else str(name)
+
+
+def folder_default_tasks(classes: list[str]) -> dict[str, dict[str, list[str]]]:
+    """`default_tasks` of the classes read in btc's spelling (`canonical_class`), written back in
+    the dataset's own class names; when two classes mean the same one, of the names as they are."""
+    canonical = {c: canonical_class(c) for c in classes}
+    if len(set(canonical.values())) < len(canonical):
+        return default_tasks(classes)
+    own = {v: k for k, v in canonical.items()}
+    return {task: {own.get(out, out): [own[label] for label in labels] for out, labels in mapping.items()}
+            for task, mapping in default_tasks(list(canonical.values())).items()}
+
+
+def _stretched(rows: list[dict[str, Any]], size: int | None) -> int:
+    """How many images `--size` stretched (not square before the resize)."""
+    if size is None:
+        return 0
+    return sum(1 for r in rows if r.get("orig_height") and r.get("orig_height") != r.get("orig_width"))
+
+
 def _final_classes_tasks(lm: LabelMap, labels: set[str]) -> tuple[list[str], dict[str, Any]]:
     classes = [c for c in lm.classes if c in labels] if lm.classes else sorted(labels)
     if lm.tasks is None:
-        return classes, default_tasks(classes)
+        return classes, folder_default_tasks(classes)
     tasks: dict[str, Any] = {}
     for task, mapping in lm.tasks.items():
         kept = {out: [x for x in labs if x in labels] for out, labs in mapping.items()}
@@ -296,8 +332,13 @@ def prepare_folder(src: str | Path, out: str | Path, *, labels: str | Path | Non
         classes, tasks = _final_classes_tasks(lm, {r["label"] for r in rows})
         command = f"btc prepare folder {src} {out}" + (f" --labels {labels}" if labels else "") + (
             f" --size {size}" if size else "")
-        extra = {"preprocessing": {"image": "grayscale uint8 PNG" + (f", resized to {size}x{size}" if size else
-                                                                      ", original size")},
+        stretched = _stretched(rows, size)
+        if stretched:
+            progress.note(f"--size {size}: {stretched} of {len(rows)} images were not square and were stretched to "
+                          f"{size}x{size} (aspect ratio not kept)")
+        resize = f", resized to {size}x{size}" + (f" ({stretched} of {len(rows)} not square: stretched, aspect ratio "
+                                                 "not kept)" if stretched else "")
+        extra = {"preprocessing": {"image": "grayscale uint8 PNG" + (resize if size else ", original size")},
                  "labels_file": str(Path(labels).resolve()) if labels else None}
         return finish(stage, rows, keys, src=src, command=command,
                       params={"size": size, "labels": str(labels) if labels else None},

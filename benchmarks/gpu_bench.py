@@ -16,8 +16,10 @@ calls of a GPU lease (`make gpu-bench STEP=benchmark`, …):
 
 kaggle-224 is `.data/kaggle-224` (carried to the GPU machine, ../shared/GPU.md) or
 `../shared/data/kaggle-224`, prepared once per machine with `btc prepare kaggle --size 256` in
-the work folder. Nothing is installed: the GPU machine has no package index, so btc runs from
-the working tree (`PYTHONPATH=.`) with any wheel in `.whl/` (imutils) on the path.
+the work folder. The GPU machine has no package index: btc runs from the working tree
+(`PYTHONPATH=.`), and the wheels carried in `.whl/` (imutils for `btc prepare kaggle`; pytest,
+pluggy and iniconfig for the `tests` step where the image lacks pytest) are installed without
+an index into the work folder (`pip install --no-index --no-deps --target WORK/site`).
 
 `GPU=0` (or `--cpu`) runs the same steps at tiny sizes on the CPU — a phantom dataset, 32 px,
 one step or one epoch — and writes under a temporary folder, never benchmarks/results: CI runs
@@ -77,21 +79,38 @@ class Mode:
 
 
 class Budget:
-    """The wall time left to one step, shared by its commands."""
+    """The wall time left to one step, shared by its commands (and their PYTHONPATH)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, python_path: str) -> None:
         self.deadline = time.monotonic() + seconds
         self.seconds = seconds
+        self.python_path = python_path
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
 
 
-def python_path() -> str:
-    """The working tree and the carried wheels (pure-Python wheels import from the zip)."""
-    wheels = sorted(str(w) for w in (REPO / ".whl").glob("*.whl"))
+def carried_site(work: Path) -> Path | None:
+    """The wheels of `.whl/` installed (once, without a package index) into `work/site`."""
+    wheels = sorted((REPO / ".whl").glob("*.whl"))
+    if not wheels:
+        return None
+    site = work / "site"
+    stamp = site / ".installed"
+    names = "\n".join(w.name for w in wheels)
+    if not (stamp.is_file() and stamp.read_text() == names):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--upgrade",
+                        "--target", str(site), *map(str, wheels)], check=True)
+        stamp.write_text(names)
+    if str(site) not in sys.path:
+        sys.path.append(str(site))
+    return site
+
+
+def python_path(site: Path | None) -> str:
+    """The working tree, then what PYTHONPATH already holds, then the carried wheels."""
     existing = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return os.pathsep.join(dict.fromkeys([str(REPO), *wheels, *existing]))
+    return os.pathsep.join(dict.fromkeys([str(REPO), *existing, *([str(site)] if site else [])]))
 
 
 def run(cmd: list[str], budget: Budget) -> None:
@@ -101,7 +120,7 @@ def run(cmd: list[str], budget: Budget) -> None:
     if left <= 0:
         raise StepFailed(f"no time left in the step's {budget.seconds:.0f} s for: {shlex.join(cmd)}")
     print(f"$ {shlex.join(cmd)}", flush=True)
-    env = {**os.environ, "PYTHONPATH": python_path(), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONPATH": budget.python_path, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env)
     try:
         code = proc.wait(timeout=left)
@@ -166,6 +185,11 @@ def prepared(mode: Mode, budget: Budget) -> tuple[Path, Path]:
 
 def step_tests(mode: Mode, out: Path, budget: Budget) -> None:
     """The `cuda`-marked tests (all skipped on the CPU), counted from pytest's JUnit XML."""
+    import importlib.util
+
+    if importlib.util.find_spec("pytest") is None:
+        raise StepFailed("pytest is not installed here: carry its wheels (pip wheel --no-deps pytest pluggy "
+                         "iniconfig -w .whl) or install it")
     xml = mode.work / "cuda-tests.xml"
     xml.parent.mkdir(parents=True, exist_ok=True)
     xml.unlink(missing_ok=True)
@@ -309,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not torch.cuda.is_available():
             raise SystemExit("no CUDA device here: `GPU=0 make gpu-bench` runs the steps at tiny sizes on the CPU")
+    site = carried_site(mode.work)
     summary = []
     for name in names:
         stem, step = STEPS[name]
@@ -319,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== gpu-bench step {name} ({mode.device}) → {out}", flush=True)
         began = time.perf_counter()
         try:
-            step(mode, out, Budget(mode.timeout))
+            step(mode, out, Budget(mode.timeout, python_path(site)))
             status = "done" if out.is_file() else "FAILED: no result written"
         except StepFailed as e:
             status = f"FAILED: {e}"

@@ -120,6 +120,19 @@ CMAP = "inferno"
 UNIFORM_SPAN = 0.02  # an attention map whose values span less than this is shown as uniform
 
 
+def heat_layer(heat: np.ndarray, mask: np.ndarray | None = None, vmin: float = 0.0,
+               vmax: float = 1.0) -> np.ndarray:
+    """The translucent map drawn over an image, RGBA floats (H, W, 4): the colour of `CMAP` at
+    the value's place between `vmin` and `vmax`, and an opacity growing from 0 (at `vmin`, and
+    outside `mask`) to `OVERLAY_ALPHA` (at `vmax`)."""
+    from matplotlib import colormaps
+
+    level = np.clip((heat - vmin) / (vmax - vmin if vmax > vmin else 1e-6), 0.0, 1.0)
+    rgba = colormaps[CMAP](level)
+    rgba[..., 3] = OVERLAY_ALPHA * level * (1.0 if mask is None else mask)
+    return rgba
+
+
 def overlay_png(gray: np.ndarray, heat: np.ndarray, mask: np.ndarray | None = None, *, title: str,
                 scale_label: str, vmin: float = 0.0, vmax: float = 1.0) -> bytes:
     """A PNG: the grayscale image (at its own resolution, enlarged to `PANEL_MIN` px when
@@ -127,7 +140,6 @@ def overlay_png(gray: np.ndarray, heat: np.ndarray, mask: np.ndarray | None = No
     with its value (so low values leave the image visible), only inside `mask` (the pixels the
     map covers); a colour bar labelled `scale_label` maps colours to values from `vmin` to
     `vmax`, and `title` is written above the image."""
-    from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -139,9 +151,7 @@ def overlay_png(gray: np.ndarray, heat: np.ndarray, mask: np.ndarray | None = No
     panel_w, panel_h = w * zoom / dpi, h * zoom / dpi              # inches
     fig_w, fig_h = panel_w + 1.3, panel_h + 0.55                   # + colour bar and its labels, + title
     norm = Normalize(vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-6)
-    level = np.clip(norm(heat), 0.0, 1.0)
-    rgba = colormaps[CMAP](level)
-    rgba[..., 3] = OVERLAY_ALPHA * level * (1.0 if mask is None else mask)
+    rgba = heat_layer(heat, mask, vmin, vmax)
     fig = Figure(figsize=(fig_w, fig_h), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.1 / fig_w, 0.1 / fig_h, panel_w / fig_w, panel_h / fig_h))
@@ -164,9 +174,16 @@ def gradcam_png(gray: np.ndarray, cam: np.ndarray, region: tuple[float, float, f
     """The Grad-CAM overlay of one image: the map (in [0, 1]) placed on the network's input
     region, the explained class (and its probability) in the title, the scale in a colour bar."""
     heat, mask = place_map(cam, gray.shape[:2], region)
-    chance = "" if probability is None else f" (p = {probability:.2f})"
-    return overlay_png(gray, heat, mask, title=f"Grad-CAM of class '{class_name}'{chance}",
+    return overlay_png(gray, heat, mask, title=gradcam_title(cam, class_name, probability),
                        scale_label="Grad-CAM (0 = least, 1 = most relevant)")
+
+
+def gradcam_title(cam: np.ndarray, class_name: str, probability: float | None = None) -> str:
+    """The class explained (and its probability); a map of zeros says that nothing raised the score."""
+    title = f"Grad-CAM of class '{class_name}'" + ("" if probability is None else f" (p = {probability:.2f})")
+    if not np.any(cam > 0):
+        title += "\nall zero: no region raises this class's score"
+    return title
 
 
 def attention_png(gray: np.ndarray, gate: np.ndarray, region: tuple[float, float, float, float],
@@ -177,13 +194,16 @@ def attention_png(gray: np.ndarray, gate: np.ndarray, region: tuple[float, float
     0.5 everywhere) is shown on the full 0-to-1 scale and called uniform, rather than stretching
     its rounding noise into a pattern."""
     heat, mask = place_map(gate, gray.shape[:2], region)
+    title, low, high = attention_scale(gate, gate_name)
+    return overlay_png(gray, heat, mask, title=title, scale_label="attention weight (sigmoid)", vmin=low, vmax=high)
+
+
+def attention_scale(gate: np.ndarray, gate_name: str) -> tuple[str, float, float]:
+    """(title, vmin, vmax) of a spatial-attention map: its own range, or 0 to 1 when uniform."""
     low, high = float(gate.min()), float(gate.max())
     if high - low < UNIFORM_SPAN:
-        title = f"spatial attention {gate_name}\nuniform: {float(gate.mean()):.3f} everywhere"
-        low, high = 0.0, 1.0
-    else:
-        title = f"spatial attention {gate_name}\nvalues {low:.3f} to {high:.3f}"
-    return overlay_png(gray, heat, mask, title=title, scale_label="attention weight (sigmoid)", vmin=low, vmax=high)
+        return f"spatial attention {gate_name}\nuniform: {float(gate.mean()):.3f} everywhere", 0.0, 1.0
+    return f"spatial attention {gate_name}\nvalues {low:.3f} to {high:.3f}", low, high
 
 
 def place_map(cam: np.ndarray, shape: tuple[int, int],

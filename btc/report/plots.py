@@ -84,6 +84,11 @@ def _lr_axis(ax, rates: list[float]) -> None:
 
 
 def learning_curves_png(histories: list[tuple[str, pd.DataFrame]], path: Path, title: str = "") -> Path:
+    """`learning_curves_figure` as a PNG."""
+    return _save(learning_curves_figure(histories, title), path)
+
+
+def learning_curves_figure(histories: list[tuple[str, pd.DataFrame]], title: str = ""):
     """Loss, accuracy and learning rate per epoch from (label, history) pairs (several: CV folds).
 
     Training is drawn solid with round markers, validation dashed with hollow square markers
@@ -122,10 +127,15 @@ def learning_curves_png(histories: list[tuple[str, pd.DataFrame]], path: Path, t
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def roc_png(predictions: Predictions, path: Path, title: str = "") -> Path:
+    """`roc_figure` as a PNG."""
+    return _save(roc_figure(predictions, title), path)
+
+
+def roc_figure(predictions: Predictions, title: str = ""):
     """One-vs-rest ROC curve per class (with its AUC) from the predicted probabilities.
 
     A binary task draws the curve of each class as the positive one. A class without positive
@@ -151,7 +161,7 @@ def roc_png(predictions: Predictions, path: Path, title: str = "") -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="lower right")
     ax.set_title(title or "ROC, one vs rest")
-    return _save(fig, path)
+    return fig
 
 
 def _confusion(run: Run) -> np.ndarray | None:

@@ -14,6 +14,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+try:  # typer ≥ 0.26 vendors its own click; older typer uses click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click_errors
+
 from btc import __version__
 from btc.errors import BtcError, Interrupted
 from btc.runfolder import BEST, HISTORY
@@ -553,7 +558,21 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
-        app(args=argv, prog_name="btc")
+        code = app(args=argv, prog_name="btc", standalone_mode=False)
+    except click_errors.UsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # a group called without a subcommand: its help
+            e.show()
+            sys.exit(2)
+        where = e.ctx.command_path if e.ctx is not None else "btc"  # a bad option or argument: one line
+        err.print(f"[red]error:[/red] {escape(e.format_message())} (see `{escape(where)} --help`)",
+                  highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        error = Interrupted()
+        err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
     except BtcError as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)

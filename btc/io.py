@@ -65,3 +65,28 @@ def atomic_torch_save(path: str | Path, obj: Any) -> Path:
 def read_yaml(path: str | Path) -> Any:
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f)
+
+
+def refuse_foreign_file(path: str | Path, option: str, written_by_btc: Callable[[Path], bool]) -> None:
+    """Before writing `path` for `option`: a folder, or a file btc did not write, is refused in one
+    line (btc never overwrites what it did not write); a file it wrote earlier may be replaced."""
+    from btc.errors import BtcError
+
+    path = Path(path)
+    if path.is_dir():
+        raise BtcError(f"{option} {path} is a folder: name a file to write")
+    if path.exists() and not written_by_btc(path):
+        raise BtcError(f"{option} {path} exists and btc did not write it: choose another name, or move it away")
+
+
+def starts_with(prefix: str) -> Callable[[Path], bool]:
+    """A `written_by_btc` check: the file begins with `prefix` (read as text)."""
+
+    def check(path: Path) -> bool:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read(len(prefix)) == prefix
+        except OSError:
+            return False
+
+    return check

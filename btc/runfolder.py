@@ -68,7 +68,8 @@ LOCK = ".btc-lock"
 RUN_FILES = (CONFIG, SPLIT, HISTORY, PREDICTIONS, METRICS, LAST, BEST, TWO_STAGE, REPORT) + PLOTS
 CV_FILES = (FOLDS, CV_SUMMARY, TWO_STAGE, REPORT) + PLOTS
 
-HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
+                   "train_images")  # images the epoch trained on (a final batch of one is dropped)
 ROLES = ("train", "val", "test")
 
 # The headline metrics every summary shows, once: (key path in metrics.json, column title).
@@ -191,7 +192,7 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise BtcError(f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                       "delete it and run the command again with --resume") from None
+                       "delete it and run the same command again (btc train: with --resume; btc cv resumes by itself)") from None
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -208,6 +209,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
 def folder_lock(folder: Path, what: str = "run folder") -> Iterator[None]:
     """Hold an exclusive OS lock on `folder/.btc-lock`; a one-line error when another process
     holds it. The kernel releases it when the process ends, however it ends."""
+    if folder.exists() and not folder.is_dir():
+        raise BtcError(f"--out {folder} is a file, not a folder: choose a folder name")
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -381,7 +384,7 @@ class RunFolder:
 
     def read_metrics(self) -> dict[str, Any]:
         if not self.metrics_path.is_file():
-            raise BtcError(f"{self.path}: the run has not finished (no {METRICS}); resume it with --resume")
+            raise BtcError(f"{self.path}: the run has not finished (no {METRICS}); run the same command again (btc train: with --resume; btc cv resumes by itself)")
         metrics = _read_json(self.metrics_path)
         if not isinstance(metrics, dict) or "accuracy" not in metrics:
             raise BtcError(f"{self.metrics_path}: not btc metrics; delete it and run again with --resume")
@@ -389,7 +392,7 @@ class RunFolder:
 
     def read_predictions(self) -> Predictions:
         if not self.predictions_path.is_file():
-            raise BtcError(f"{self.path}: no {PREDICTIONS} (the run folder is incomplete; resume it with --resume)")
+            raise BtcError(f"{self.path}: no {PREDICTIONS} (the run folder is incomplete); run the same command again (btc train: with --resume; btc cv resumes by itself)")
         return Predictions.from_frame(_read_csv(self.predictions_path), self.predictions_path)
 
     def read_split(self) -> pd.DataFrame:
@@ -452,9 +455,18 @@ class CVFolder:
         return self.folds_path.is_file() or self.summary_path.is_file()
 
     def claim(self, *, force: bool = False) -> None:
-        """Make this folder btc's CV folder (resuming is the default for a CV; `force` replaces)."""
-        _claim(self.path, "cv", CV_FILES, self.folds_path, started=self.exists() and force, resume=not force,
-               force=force, flag="")
+        """Make this folder btc's CV folder (resuming is the default for a CV; `force` replaces,
+        after taking the lock of every fold folder: a fold another process is training is never
+        touched)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise BtcError(f"--out {self.path} is a file, not a folder: choose a folder name")
+        with contextlib.ExitStack() as locks:
+            if force and self.path.is_dir():
+                for entry in sorted(self.path.glob("fold-*")):
+                    if entry.is_dir() and (entry / MARKER).is_file():
+                        locks.enter_context(folder_lock(entry, "fold folder"))
+            _claim(self.path, "cv", CV_FILES, self.folds_path, started=self.exists() and force,
+                   resume=not force, force=force, flag="")
 
     def shared_lock(self) -> contextlib.AbstractContextManager[None]:
         return shared_file_lock(self.path)
@@ -507,16 +519,22 @@ class CVFolder:
         if "fold" not in frame.columns or frame.empty or int(frame["fold"].min()) != 0:
             return False
         n = int(frame["fold"].max()) + 1
-        for k in range(n - 1, -1, -1):  # highest first, so no name is taken twice
-            old, new = self.path / fold_name(k), self.path / fold_name(k + 1)
+        names = [self.path / fold_name(k) for k in range(n + 1)]
+        if all(p.exists() for p in names):  # fold-K is not one of btc 0.1's folders
+            raise BtcError(f"{self.path} is a btc 0.1 CV (folds 0…{n - 1}) and also holds {names[-1].name}, "
+                           f"which btc did not write: move {names[-1]} away so btc can renumber the folds 1…{n}")
+        # highest first, so no name is taken twice; an interrupted renumbering resumes at its gap
+        for k in range(n - 1, -1, -1):
+            old, new = names[k], names[k + 1]
             if old.is_dir() and not new.exists():
                 old.rename(new)
         if self.summary_path.is_file():
             data = _read_json(self.summary_path)
-            for f in data.get("folds") or []:
-                f["fold"] = int(f["fold"]) + 1
-            atomic_write_json(self.summary_path, data)
-        frame["fold"] = frame["fold"].astype(int) + 1
+            if min((int(f["fold"]) for f in data.get("folds") or []), default=1) == 0:
+                for f in data.get("folds") or []:
+                    f["fold"] = int(f["fold"]) + 1
+                atomic_write_json(self.summary_path, data)
+        frame["fold"] = frame["fold"].astype(int) + 1  # last: folds.csv says the renumbering is done
         atomic_write(self.folds_path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
         return True
 

@@ -31,7 +31,7 @@ ALLOWED = {
     "cli": BASE | {"commands", "engine", "runfolder"},
     "__main__": {"cli"},
     "errors": set(),
-    "io": set(),
+    "io": {"errors"},
     "progress": set(),
     "__init__": set(),
     "download": {"errors", "progress", "__init__"},

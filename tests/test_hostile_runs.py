@@ -197,3 +197,79 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in one_line(err)
+
+
+def test_files_named_by_an_option_are_never_a_users(trained, tmp_path, capsys):
+    mine = tmp_path / "mine.txt"
+    mine.write_text("keep")
+    for args in (["export", trained / "checkpoint-best.pt", "--onnx", mine],
+                 ["predict", trained / "checkpoint-best.pt", trained, "--csv", mine],
+                 ["report", trained, "--out", mine]):
+        code, _, err = run_cli(args, capsys)
+        assert code == 1 and "btc did not write it" in one_line(err), args
+    assert mine.read_text() == "keep"
+    report = tmp_path / "report.md"
+    for _ in range(2):  # a report btc wrote may be written again
+        code, _, err = run_cli(["report", trained, "--out", report], capsys)
+        assert code == 0, err
+
+
+def test_force_never_touches_a_run_another_process_is_writing(phantom_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", "--data", phantom_dir, *TINY, "--out", out], capsys)
+    assert code == 0, err
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != LOCK}
+    fd = os.open(out / LOCK, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a live writer
+        code, _, err = run_cli(["train", "--data", phantom_dir, *TINY, "--force", "--out", out], capsys)
+        assert code == 1 and "another btc process is writing" in one_line(err)
+        cv = tmp_path / "cv"
+        code, _, err = run_cli(["cv", "--data", phantom_dir, *TINY, "--folds", "2", "--fold", "1", "--out", cv], capsys)
+        assert code == 0, err
+        fold_fd = os.open(cv / "fold-1" / LOCK, os.O_RDWR)
+        try:
+            fcntl.flock(fold_fd, fcntl.LOCK_EX)
+            code, _, err = run_cli(["cv", "--data", phantom_dir, *TINY, "--folds", "2", "--force", "--out", cv], capsys)
+            assert code == 1 and "fold-1" in one_line(err)
+            assert (cv / "fold-1" / "metrics.json").is_file()
+        finally:
+            os.close(fold_fd)
+    finally:
+        os.close(fd)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != LOCK} == before
+
+
+def test_a_fold_out_of_range_writes_nothing(phantom_dir, tmp_path, capsys):
+    out = tmp_path / "cv"
+    code, _, err = run_cli(["cv", "--data", phantom_dir, *TINY, "--folds", "3", "--fold", "4", "--out", out], capsys)
+    assert code == 1 and "--fold 4 is out of range" in one_line(err)
+    assert not out.exists()
+
+
+def test_old_cv_folder_with_a_users_fold_folder_is_refused_not_relabelled(tmp_path):
+    import pandas as pd
+
+    from btc.errors import BtcError
+
+    cv = tmp_path / "old"
+    for k in range(3):
+        (cv / f"fold-{k}").mkdir(parents=True)
+        (cv / f"fold-{k}" / "metrics.json").write_text(json.dumps({"accuracy": k / 10}))
+    (cv / "fold-3").mkdir()
+    (cv / "fold-3" / "notes.txt").write_text("mine")
+    pd.DataFrame({"path": ["a", "b", "c"], "fold": [0, 1, 2], "protocol": "x"}).to_csv(cv / "folds.csv", index=False)
+    with pytest.raises(BtcError, match="move .*fold-3 away"):
+        CVFolder(cv).read_folds()
+    assert sorted(p.name for p in cv.iterdir()) == ["fold-0", "fold-1", "fold-2", "fold-3", "folds.csv"]
+    assert pd.read_csv(cv / "folds.csv")["fold"].tolist() == [0, 1, 2]  # nothing relabelled
+
+
+@pytest.mark.parametrize("args, words", [
+    (["cv", "--data", "x", "--model", "y", "--fold", "0"], "Invalid value for '--fold'"),
+    (["train", "--data", "x", "--model", "y", "--epochs", "abc"], "Invalid value for '--epochs'"),
+    (["train", "--bogus"], "No such option: --bogus"),
+])
+def test_usage_errors_are_one_line(capsys, args, words):
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and words in one_line(err) and "--help" in err

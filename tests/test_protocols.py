@@ -85,7 +85,7 @@ def test_a_changed_folds_is_printed_and_recorded(phantom_dir, tmp_path, capsys):
                                  "--epochs", "1", "--device", "cpu", "--folds", "2", "--fold", "1",
                                  "--out", out], capsys)
     assert code == 0, err
-    assert "--folds 2; the paper's protocol has 10 folds" in stdout
+    assert "--folds 2; the paper's protocol has 10 folds" in err
     assert "folds 2 (paper: 10)" in RunFolder(out / "fold-1").read_config()["provenance"]["deviations"]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from btc.commands.results import metrics_table, one_line
 from btc.commands.train import default_run_dir, deviation_suffix, final_line, provenance_text, resolve, show
-from btc.commands.ui import progress_for
+from btc.commands.ui import note, progress_for
 from btc.data.manifest import load_dataset
 from btc.engine import distributed
 from btc.engine.cv import CVResult, cross_validate
@@ -30,8 +30,8 @@ def run(*, data: Path, model: str, folds: int | None, fold: int | None,
         folds = CVFolder(out_dir).read_folds().n_folds  # continue the CV in the folder
     config = resolve(model, recipe, task, device, seed, {**overrides, **({"folds": folds} if folds else {})})
     if folds is not None and folds != recipe_folds(config):
-        show(f"note: --folds {folds}; the paper's protocol has {recipe_folds(config)} folds (recorded as a deviation)",
-             quiet=False)
+        if not quiet:
+            note(f"note: --folds {folds}; the paper's protocol has {recipe_folds(config)} folds (recorded as a deviation)")
     task_data = TaskData.from_dataset(load_dataset(data), task)
     cv_dir = out_dir or default_run_dir(config, f"cv{config.folds}")
     progress = progress_for(quiet or not distributed.current().is_writer)
@@ -52,6 +52,8 @@ def run(*, data: Path, model: str, folds: int | None, fold: int | None,
     show(metrics_table(f"{model} {summary.protocol} CV on {data} ({task}) — {state}", rows), quiet=quiet)
     result_text = one_line(summary.mean, summary.std) if summary.folds else "no fold finished yet"
     provenance = result.folder.fold(summary.folds[0].fold).read_config().get("provenance") or {} if summary.folds else {}
+    if provenance:
+        provenance = {**provenance, "protocol": summary.protocol}  # the CV's, not its first fold's
     if provenance:
         show(provenance_text(provenance), quiet=quiet)
     final_line(f"cv folder: {result.folder.path} — {state}: {result_text}{deviation_suffix(provenance)}")

@@ -9,13 +9,13 @@ from btc.commands.ui import err, out
 from btc.engine.checkpoint import load_checkpoint
 from btc.engine.inference import collect_images, predict_images, prepare_step, write_cams
 from btc.errors import BtcError
-from btc.io import atomic_write
+from btc.io import atomic_write, refuse_foreign_file, starts_with
 
 
 def run(checkpoint: Path, inputs: list[Path], *, csv: Path | None = None, cam: Path | None = None,
         device: str = "auto", batch_size: int = 32) -> dict[str, Any]:
-    if csv is not None and csv.is_dir():
-        raise BtcError(f"--csv {csv} is a folder: name a file to write, e.g. {csv / 'new-images.csv'}")
+    if csv is not None:
+        refuse_foreign_file(csv, "--csv", starts_with("path,predicted,prob_"))
     ck = load_checkpoint(checkpoint)
     step = prepare_step(Path(checkpoint))
     if step.note:

@@ -31,7 +31,7 @@ def read_state(path: str | Path, *, map_location: str | torch.device = "cpu",
         raise BtcError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
         raise BtcError(f"{path} is empty (an interrupted save?): delete it and run again "
-                       "(--resume continues from the last complete checkpoint)")
+                       "(btc train --resume, or btc cv, continues from the last complete checkpoint)")
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic != b"PK\x03\x04":  # torch.save writes a zip archive
@@ -42,7 +42,7 @@ def read_state(path: str | Path, *, map_location: str | torch.device = "cpu",
     except Exception as exc:  # noqa: BLE001 — torch raises many types for a cut or foreign file
         reason = "it holds objects other than tensors" if "weights_only" in str(exc) else "it is truncated or corrupt"
         raise BtcError(f"{path} is not a readable checkpoint ({reason}); delete it and run again "
-                       "(--resume continues from the last complete checkpoint)") from None
+                       "(btc train --resume, or btc cv, continues from the last complete checkpoint)") from None
     missing = [k for k in required if not (isinstance(state, dict) and k in state)]
     if missing:
         raise BtcError(f"{path} is not a btc checkpoint (missing {', '.join(missing)}; "

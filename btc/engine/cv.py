@@ -66,9 +66,12 @@ def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, fold: int 
 
     With `parallel_folds` N > 1 the unfinished folds run N at a time in separate processes
     (`run_folds_in_processes`): paper 001's batch of 16 leaves most of a GPU idle, and N folds
-    share it. Each fold is seeded on its own, so its results do not depend on N. The CV folder
+    share it. Each fold is seeded on its own, so its results do not depend on N (beyond float
+    summation order when the thread count differs). The CV folder
     must be btc's (`CVFolder.claim`); `force` replaces a previous CV there.
     """
+    if fold is not None and not 1 <= fold <= config.folds:  # before anything is written
+        raise BtcError(f"--fold {fold} is out of range: this CV has folds 1..{config.folds}")
     cv = CVFolder(out)
     if distributed.current().is_writer:
         cv.claim(force=force)

@@ -34,7 +34,7 @@ from torch import nn
 from btc.data.dataset import IMAGENET_MEAN, IMAGENET_STD
 from btc.engine.checkpoint import Checkpoint, load_checkpoint
 from btc.errors import BtcError
-from btc.io import atomic_write
+from btc.io import atomic_write, refuse_foreign_file
 
 TOLERANCE = 1e-4
 PARITY_INPUTS = 4
@@ -109,6 +109,17 @@ def parity(path: Path, module: nn.Module, size: int, seed: int = 0) -> float | N
     return float(abs(got - expected).max())
 
 
+def _written_by_btc(path: Path) -> bool:
+    """An ONNX file btc exported (its metadata names the btc model)."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 — not an ONNX file (or not readable): not btc's
+        return False
+    return any(p.key == "btc_model" for p in model.metadata_props)
+
+
 def export_onnx(checkpoint: Path, onnx_path: Path, opset: int = 17) -> dict[str, Any]:
     """Export `checkpoint` to `onnx_path` (atomic); returns what was done."""
     try:
@@ -118,6 +129,7 @@ def export_onnx(checkpoint: Path, onnx_path: Path, opset: int = 17) -> dict[str,
         raise BtcError(f"btc export needs the optional 'onnx' extra ({exc.name} is missing): "
                        "pip install 'btc[onnx]'") from None
 
+    refuse_foreign_file(onnx_path, "--onnx", _written_by_btc)
     ck = load_checkpoint(checkpoint)
     module = WithSoftmax(ck.model).eval()
     size = ck.config.image_size

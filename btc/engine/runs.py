@@ -166,9 +166,9 @@ def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunFo
     (and shows progress).
     """
     writer = distributed.current().is_writer
-    if writer:
-        run.claim(resume=resume, force=force)
-    with run.lock() if writer else contextlib.nullcontext():
+    with run.lock() if writer else contextlib.nullcontext():  # first: --force never touches a live run
+        if writer:
+            run.claim(resume=resume, force=force)
         return _train_run(data, roles, config, run, protocol=protocol, resume=resume, weights=weights,
                           offline=offline, progress=progress if writer else SILENT,
                           label=label)
@@ -194,7 +194,7 @@ def _train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunF
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     model, origin = build_model(config, len(data.classes), weights, offline=offline, progress=progress)
-    extra = {"data": str(data.dataset.root), "dataset": data.dataset.info.get("name", data.dataset.root.name),
+    extra = {"data": str(data.dataset.root.resolve()), "dataset": data.dataset.info.get("name", data.dataset.root.name),
              "classes": data.classes, "device_name": device_name(device), "btc_version": __version__,
              "torch_version": str(torch.__version__), "task": data.task, "split_protocol": protocol,
              "initial_weights": origin.get("source"),

@@ -94,7 +94,7 @@ def _run_info(run: RunFolder) -> dict[str, Any]:
     """The finished run's config (provenance included)."""
     info = run.read_config()
     if not run.is_complete():
-        raise BtcError(f"{run.path}: the run has not finished; resume it with --resume")
+        raise BtcError(f"{run.path}: the run has not finished; run the same command again (btc train: with --resume; btc cv resumes by itself)")
     return info
 
 

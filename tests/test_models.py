@@ -273,7 +273,7 @@ def test_load_weights_user_errors_are_one_line(tmp_path):
         create_model("mlp", 2, weights=tmp_path / "missing.pt")
     junk = tmp_path / "junk.pt"
     junk.write_text("not a checkpoint\nsecond line\n")
-    with pytest.raises(BtcError, match="cannot read weights") as info:
+    with pytest.raises(BtcError, match="is not a weights file") as info:
         load_weights(model, junk)
     assert "\n" not in str(info.value)
     not_sd = tmp_path / "list.pt"

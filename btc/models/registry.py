@@ -122,6 +122,20 @@ def create_model(name: str, num_classes: int, *, pretrained: bool = False,
     return model
 
 
+def torch_load_weights(path: Path) -> object:
+    """`torch.load(path, weights_only=True)` with one-line errors: a file that is not a torch.save
+    file (zip, or a pre-1.6 pickle) is said to be so, not reported by its first byte."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic[:2] != b"PK" and magic[:1] != b"\x80":
+        raise BtcError(f"{path} is not a weights file (neither a torch.save file nor safetensors)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 — a cut or foreign file is the user's to fix
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BtcError(f"cannot read weights from {path} (truncated, or not only tensors): {first[:120]}") from None
+
+
 def _unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping):
         for key in ("model", "state_dict", "model_state_dict"):
@@ -152,12 +166,7 @@ def load_weights(model: nn.Module, path: str | Path, *, strict: bool = False) ->
     path = Path(path)
     if not path.is_file():
         raise BtcError(f"weights file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file is the user's to fix
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise BtcError(f"cannot read weights from {path}: {first}") from None
-    state = _unwrap_state_dict(obj, path)
+    state = _unwrap_state_dict(torch_load_weights(path), path)
     own = model.state_dict()
     mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     for key in mismatched:

@@ -43,7 +43,7 @@ from torch import nn
 from btc.download import Checksum, DownloadError, download, file_digest, offline_reason
 from btc.errors import BtcError
 from btc.io import atomic_write
-from btc.models.registry import get_spec, list_models, load_weights
+from btc.models.registry import get_spec, list_models, load_weights, torch_load_weights
 from btc.progress import SILENT, Progress
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -106,15 +106,14 @@ class WeightsStatus:
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from a `.safetensors` file or a `torch.save` file (`weights_only=True`)."""
-    try:
-        if _is_safetensors(path):
-            from safetensors.torch import load_file
+    if _is_safetensors(path):
+        from safetensors.torch import load_file
 
+        try:
             return load_file(str(path), device="cpu")
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file is the user's to fix
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise BtcError(f"cannot read weights from {path}: {first}") from None
+        except Exception as exc:  # noqa: BLE001 — a cut safetensors file is the user's to fix
+            raise BtcError(f"cannot read weights from {path}: {str(exc).splitlines()[0][:120]}") from None
+    obj = torch_load_weights(path)
     if (not isinstance(obj, Mapping) or not obj
             or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())):
         raise BtcError(f"{path} is not a state dict (a mapping of names to tensors)")

@@ -48,6 +48,9 @@ def test_no_pretrained_runs_and_is_recorded_as_a_deviation(phantom_dir, empty_hu
     assert record["dataset"]["manifest_sha256"] == hashlib.sha256(
         (phantom_dir / "manifest.csv").read_bytes()).hexdigest()
     assert record["seed"] == 0 and record["versions"]["torch"] == torch.__version__
+    code, report, err = run_cli(["report", tmp_path / "r", "--paper", "004"], capsys)
+    assert code == 0, err
+    assert "not the paper's protocol" in report and "random initialisation (paper: ImageNet weights)" in report
 
 
 def test_weights_in_the_torch_hub_cache_are_used_and_named(phantom_dir, empty_hub, tmp_path, capsys):
@@ -69,6 +72,9 @@ def test_weights_in_the_torch_hub_cache_are_used_and_named(phantom_dir, empty_hu
     frozen = [k for k in best if k.endswith("layer1.0.conv1.weight")][0]
     assert torch.equal(best[frozen], state["layer1.0.conv1.weight"])  # the frozen backbone is the file's
     assert "NOT the paper's protocol" in out  # -q keeps the final line and its verdict
+    code, report, err = run_cli(["report", tmp_path / "r", "--paper", "004"], capsys)
+    assert code == 0, err
+    assert "torchvision:ResNet18_Weights.IMAGENET1K_V1" in report and weights["sha256"][:12] in report
 
 
 def test_from_scratch_models_say_nothing_about_weights(phantom_dir, empty_hub, tmp_path, capsys):

@@ -39,8 +39,14 @@ from btc.models.registry import register_model
 PAPER_INPUT_SIZE = 224
 
 
-class DSConvBlock(nn.Sequential):
-    """Separable 3×3 conv → ReLU → 2×2 max-pool → CBAM."""
+class DSConvBlock(nn.Module):
+    """Separable 3×3 conv → ReLU → 2×2 max-pool → CBAM.
+
+    Computed as conv → max-pool → ReLU: ReLU is monotone, so max(relu(a), relu(b)) =
+    relu(max(a, b)) exactly, and the gradients agree (the pooled position is the same, and where
+    a window's maximum is ≤ 0 both orders pass no gradient). The ReLU and its backward then run on
+    the pooled map, a quarter of the conv's output, the block's largest tensor.
+    """
 
     def __init__(self, in_chs: int, out_chs: int, padding: str = "valid", reduction: int = 16,
                  spatial_kernel: int = 5) -> None:
@@ -49,6 +55,9 @@ class DSConvBlock(nn.Sequential):
         self.act = nn.ReLU(inplace=True)
         self.pool = nn.MaxPool2d(2)
         self.cbam = CBAM(out_chs, reduction, spatial_kernel, spatial_norm=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cbam(self.act(self.pool(self.conv(x))))
 
 
 def _side_after(side: int, padding: str, n_blocks: int) -> int:

@@ -30,6 +30,20 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None,
     return new_v
 
 
+def _linear(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A 1×1 conv (groups 1) applied to pooled vectors (N, C) as the matmul it is: the conv's
+    own weight and bias (so parameters and state-dict keys stay those of the conv), without the
+    convolution machinery a (N, C, 1, 1) input would go through."""
+    return F.linear(x, conv.weight.flatten(1), conv.bias)
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    """channels_last when `x` is laid out so (and not also plain contiguous), else contiguous."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 class ConvBnAct(nn.Sequential):
     """`k×k` conv (no bias) → BatchNorm → ReLU, 'same' padding for odd kernels at stride 1."""
 
@@ -58,9 +72,8 @@ class SqueezeExcite(nn.Module):
         self.fc2 = nn.Conv2d(rd, channels, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = x.mean((2, 3), keepdim=True)
-        s = self.fc2(self.act(self.fc1(s)))
-        return x * torch.sigmoid(s)
+        s = _linear(self.fc2, self.act(_linear(self.fc1, x.mean((2, 3)))))
+        return x * torch.sigmoid(s).view(*s.shape, 1, 1)
 
 
 class ChannelAttention(nn.Module):
@@ -78,9 +91,13 @@ class ChannelAttention(nn.Module):
         self.fc2 = nn.Conv2d(rd, channels, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        avg = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
-        mx = self.fc2(self.act(self.fc1(x.amax((2, 3), keepdim=True))))
-        return torch.sigmoid(avg + mx)
+        n, c = x.shape[:2]
+        # both pooled vectors through the shared MLP as one batch of 2N rows (two small matmuls
+        # instead of four 1×1 convs); the max with its position, so that the backward pass
+        # scatters into the one maximum instead of comparing the whole map with it
+        pooled = torch.cat([x.mean((2, 3)), F.adaptive_max_pool2d(x, 1).flatten(1)])
+        z = _linear(self.fc2, self.act(_linear(self.fc1, pooled)))
+        return torch.sigmoid(z[:n] + z[n:]).view(n, c, 1, 1)
 
 
 class SpatialAttention(nn.Module):
@@ -97,7 +114,8 @@ class SpatialAttention(nn.Module):
         self.bn = nn.BatchNorm2d(1) if norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([x.amax(1, keepdim=True), x.mean(1, keepdim=True)], dim=1)
+        # the max with its position (backward: one scatter, not a comparison of the whole input)
+        pooled = torch.cat([x.max(1, keepdim=True).values, x.mean(1, keepdim=True)], dim=1)
         return torch.sigmoid(self.bn(self.conv(pooled)))
 
 
@@ -180,6 +198,7 @@ class SplitAttn(nn.Module):
         self.rsoftmax = RadixSoftmax(radix, groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        memory_format = _memory_format(x)
         x = self.act0(self.bn0(self.conv(x)))
         b, rc, h, w = x.shape
         if self.radix > 1:
@@ -194,4 +213,7 @@ class SplitAttn(nn.Module):
             out = (x * attn.reshape(b, self.radix, rc // self.radix, 1, 1)).sum(dim=1)
         else:
             out = x * attn
-        return out.contiguous()
+        # contiguous in the input's memory format: a channels-last network stays channels-last
+        # (a plain `.contiguous()` would hand the next conv an NCHW tensor, and every op that
+        # meets both formats takes a slow path, forward and backward)
+        return out.contiguous(memory_format=memory_format)

@@ -37,6 +37,8 @@ MORPH_ITERATIONS = 2
 HEAD_CONTOUR_FRACTION = 0.02
 MIN_COMPONENT_PX = 20
 MIN_BOX_FRACTION = 0.01
+GROW_ROUNDS = 20
+FILLED = 128  # value a flood fill leaves on a component already met (foreground is 255)
 CROP_METHOD = "extreme-points/v1"
 
 
@@ -71,23 +73,49 @@ def crop_box(gray: np.ndarray, pad: int = 0) -> CropResult:
     x0, y0 = int(head[:, :, 0].min()), int(head[:, :, 1].min())
     x1, y1 = int(head[:, :, 0].max()) + 1, int(head[:, :, 1].max()) + 1
     # (2) grow until no thresholded component crosses the border
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-    sizeable = stats[:, cv2.CC_STAT_AREA] >= MIN_COMPONENT_PX
-    sizeable[0] = False
-    for _ in range(20):
-        inside = np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=n).astype(bool) & sizeable
-        s = stats[inside]
-        if not len(s):
-            break
-        box = (min(x0, int(s[:, 0].min())), min(y0, int(s[:, 1].min())),
-               max(x1, int((s[:, 0] + s[:, 2]).max())), max(y1, int((s[:, 1] + s[:, 3]).max())))
-        if box == (x0, y0, x1, y1):
-            break
-        x0, y0, x1, y1 = box
+    x0, y0, x1, y1 = grow_to_components(fg, (x0, y0, x1, y1))
     if (x1 - x0) * (y1 - y0) < MIN_BOX_FRACTION * w * h:
         return CropResult(full, ref, f"foreground under {MIN_BOX_FRACTION:.0%} of the image; kept uncropped")
     box = (max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad))
     return CropResult(box, ref, "")
+
+
+def grow_to_components(fg: np.ndarray, box: tuple[int, int, int, int],
+                       rounds: int = GROW_ROUNDS) -> tuple[int, int, int, int]:
+    """`box` grown until no component of `fg` (8-connected, ≥ `MIN_COMPONENT_PX` pixels) crosses it.
+
+    Each round adds the bounding box of every such component that meets the box (at most
+    `rounds` rounds). Only a component that crosses the border can grow the box, and it has a
+    pixel on the box's inner border (the first or last row or column inside it): the components
+    are found by flood-filling from those pixels (`cv2.floodFill` returns a component's pixel
+    count and bounding box), so the cost is that of the components met, not of labelling the
+    whole image. A filled component is not met again: a small one never grows the box, a large
+    one lies inside it after its round. `fg` is consumed (filled in place).
+    """
+    x0, y0, x1, y1 = box
+    for _ in range(rounds):
+        grown = [x0, y0, x1, y1]
+        while True:
+            seed = _border_pixel(fg, x0, y0, x1, y1)
+            if seed is None:
+                break
+            area, _, _, (cx, cy, cw, ch) = cv2.floodFill(fg, None, seed, FILLED, flags=8)
+            if area >= MIN_COMPONENT_PX:
+                grown = [min(grown[0], cx), min(grown[1], cy), max(grown[2], cx + cw), max(grown[3], cy + ch)]
+        if tuple(grown) == (x0, y0, x1, y1):
+            break
+        x0, y0, x1, y1 = grown
+    return x0, y0, x1, y1
+
+
+def _border_pixel(fg: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> tuple[int, int] | None:
+    """(x, y) of a foreground pixel (255, not yet filled) on the inner border of the box, or None."""
+    for line, place in ((fg[y0, x0:x1], lambda i: (x0 + i, y0)), (fg[y1 - 1, x0:x1], lambda i: (x0 + i, y1 - 1)),
+                        (fg[y0:y1, x0], lambda i: (x0, y0 + i)), (fg[y0:y1, x1 - 1], lambda i: (x1 - 1, y0 + i))):
+        i = int(line.argmax())
+        if line[i] == 255:
+            return place(i)
+    return None
 
 
 def crop_image(image: np.ndarray, pad: int = 0) -> tuple[np.ndarray, CropResult]:

@@ -44,26 +44,26 @@ def read_image(path: str | Path, *, grayscale: bool = False, max_pixels: int | N
     """
     path = Path(path)
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        raw = path.read_bytes()
     except OSError as e:
         raise ImageReadError(f"{path}: cannot read ({e.strerror or e})") from None
-    if data.size == 0:
+    if not raw:
         raise ImageReadError(f"{path}: empty file")
-    problem = truncation_problem(data)
-    if problem and not data[:4].tobytes().startswith(_JPEG):
+    problem = truncation_problem(raw)
+    if problem and not raw.startswith(_JPEG):
         # Checked before decoding so that libpng does not print its own error on stderr.
         raise ImageReadError(f"{path}: {problem}")
-    size = declared_size(data.tobytes())
+    size = declared_size(raw)
     if size is None:
-        raise ImageReadError(f"{path}: {undecodable_reason(data)}")
+        raise ImageReadError(f"{path}: {undecodable_reason(raw)}")
     limits = ImageLimits.from_env() if max_pixels is None else ImageLimits(max_pixels=max_pixels)
     too_large = limits.pixels_problem(*size)
     if too_large:
         raise ImageTooLarge(f"{path}: {too_large}")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
-        raise ImageReadError(f"{path}: {undecodable_reason(data)}")
-    if problem and _JPEG_EOI not in data.tobytes():
+        raise ImageReadError(f"{path}: {undecodable_reason(raw)}")
+    if problem and _JPEG_EOI not in raw:
         # OpenCV 4 decodes a truncated JPEG (grey bottom rows) with only a libjpeg warning.
         raise ImageReadError(f"{path}: {problem}")
     return to_grayscale(image) if grayscale else image
@@ -83,13 +83,22 @@ def truncation_problem(data: bytes | np.ndarray) -> str | None:
     A JPEG must end with the end-of-image marker FFD9 (trailing NUL or whitespace padding
     allowed; true of every file of the Kaggle set); a PNG must contain its IEND chunk.
     """
-    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    raw = data.tobytes() if isinstance(data, np.ndarray) else data
     kind = image_format(raw)
-    if kind == "JPEG" and not raw.rstrip(b"\x00\r\n\t ").endswith(_JPEG_EOI):
+    if kind == "JPEG" and not _ends_with(raw, _JPEG_EOI, padding=b"\x00\r\n\t "):
         return "truncated JPEG (no end-of-image marker)"
-    if kind == "PNG" and b"IEND" not in raw:
+    if kind == "PNG" and raw.rfind(b"IEND") < 0:  # from the end, where the chunk is
         return "truncated PNG (no IEND chunk)"
     return None
+
+
+def _ends_with(raw: bytes, suffix: bytes, padding: bytes, tail: int = 4096) -> bool:
+    """`raw.rstrip(padding).endswith(suffix)`, looking at the last `tail` bytes when they suffice
+    (no copy of a whole file)."""
+    end = raw[-tail:].rstrip(padding)
+    if not end and len(raw) > tail:
+        end = raw.rstrip(padding)
+    return end.endswith(suffix)
 
 
 def undecodable_reason(data: bytes | np.ndarray) -> str:
@@ -153,9 +162,8 @@ def resize_square(image: np.ndarray, size: int | None, *, nearest: bool = False)
 
 def pixel_sha256(image: np.ndarray) -> str:
     """SHA-256 of the decoded pixels, their shape and dtype."""
-    h = hashlib.sha256()
-    h.update(f"{image.shape}|{image.dtype.str}|".encode())
-    h.update(np.ascontiguousarray(image).tobytes())
+    h = hashlib.sha256(f"{image.shape}|{image.dtype.str}|".encode())
+    h.update(np.ascontiguousarray(image))  # the buffer itself: no copy
     return h.hexdigest()
 
 
@@ -163,9 +171,10 @@ def phash64(image: np.ndarray) -> str:
     """64-bit perceptual hash as 16 hex digits (robust to resizing, re-encoding, small edits)."""
     gray = to_grayscale(image).astype(np.float32)
     small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA)
-    low = cv2.dct(small)[:8, :8]
-    bits = (low > np.median(low)).flatten()
-    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
+    low = cv2.dct(small)[:8, :8].ravel()
+    ranked = np.sort(low)
+    median = (ranked[31] + ranked[32]) / 2  # np.median of 64 values, without its overhead
+    return np.packbits(low > median).tobytes().hex()  # row-major bits, first bit most significant
 
 
 def hamming(hash_a: str, hash_b: str) -> int:

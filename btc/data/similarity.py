@@ -53,7 +53,7 @@ the measure is calibrated on real MRI, and a listed label conflict is a suspect 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -76,13 +76,23 @@ def _ranks(thumb: np.ndarray) -> np.ndarray:
     return average[thumb].astype(np.float32)
 
 
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """Step 1 of the measure: the image as grayscale uint8, `SIDE` × `SIDE` (area). A thumbnail
+    is its own thumbnail, so `signature(thumbnail(x)) == signature(x)`: prepare keeps the
+    thumbnails of the images it writes and the check needs no second read of them."""
+    gray = to_gray_uint8(image)
+    if gray.shape[:2] == (SIDE, SIDE):
+        return gray
+    return cv2.resize(gray, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+
+
 def signature(image: np.ndarray) -> np.ndarray:
     """The unit-norm, zero-mean vector (`SIDE`² float32) whose dot product is `similarity`.
 
     A flat image (no edge) has the zero vector: it confirms nothing, exact copies of it are
     found by their pixel hash.
     """
-    thumb = cv2.resize(to_gray_uint8(image), (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+    thumb = thumbnail(image)
     smooth = cv2.GaussianBlur(_ranks(thumb), (3, 3), 0)
     edges = np.hypot(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)).ravel()
     edges -= edges.mean()
@@ -95,8 +105,9 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(signature(a) @ signature(b))
 
 
-def pair_similarities(signatures: np.ndarray, pairs: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Similarity of every pair (rows of `signatures` indexed by the two columns of `pairs`)."""
+def pair_similarities(signatures: np.ndarray, pairs: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Similarity of every pair (rows of `signatures` indexed by the two columns of `pairs`), `chunk`
+    pairs at a time (two gathered blocks of 16 MiB that stay in cache: 10x faster than 64k pairs)."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     out = np.empty(len(pairs), dtype=np.float32)
     for start in range(0, len(pairs), chunk):
@@ -115,20 +126,24 @@ class PixelSource(Protocol):
 class FolderPixels:
     """The images of a prepared dataset (or of its staging folder): `root / paths[row]`.
 
-    An image that cannot be read gets the zero signature (it confirms nothing) and is listed in
-    `unreadable`.
+    `thumbs` maps a path to its `thumbnail`, known already (prepare keeps those of the images it
+    wrote): such an image is not read again. An image that cannot be read gets the zero
+    signature (it confirms nothing) and is listed in `unreadable`.
     """
 
-    def __init__(self, root: str | Path, paths: Sequence[str]) -> None:
+    def __init__(self, root: str | Path, paths: Sequence[str], thumbs: Mapping[str, np.ndarray] | None = None) -> None:
         self.root = Path(root)
         self.paths = list(paths)
+        self.thumbs = thumbs or {}
         self.unreadable: list[str] = []
 
     def signatures(self, rows: Sequence[int], progress: Progress = SILENT) -> np.ndarray:
         out = np.zeros((len(rows), SIDE * SIDE), dtype=np.float32)
         for k, row in enumerate(progress.track(rows, "checking near duplicates by pixels")):
+            path = self.paths[row]
+            thumb = self.thumbs.get(path)
             try:
-                out[k] = signature(read_image(self.root / self.paths[row]))
+                out[k] = signature(thumb if thumb is not None else read_image(self.root / path))
             except (ImageReadError, OSError):
-                self.unreadable.append(self.paths[row])
+                self.unreadable.append(path)
         return out

@@ -107,7 +107,8 @@ def finish(stage: Stage, rows: list[dict[str, Any]], keys: list[str], *, src: Pa
     df = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
     df = validate_manifest(df.sort_values("path", kind="stable").reset_index(drop=True))
     audit_args = {"skipped": [s.as_dict() for s in skipped], "flagged": [s.as_dict() for s in flagged]}
-    duplicates = find_duplicates(df, FolderPixels(stage.dir, df["path"].tolist()), progress=progress)
+    pixels = FolderPixels(stage.dir, df["path"].tolist(), thumbs=stage.thumbs)  # this run's images: not read again
+    duplicates = find_duplicates(df, pixels, progress=progress)
     df[DUP_GROUP] = duplicates.labels()
     completed = complete(df) if complete is not None else {}
     report = audit_frame(df, duplicates=duplicates, **audit_args)

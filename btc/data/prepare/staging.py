@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from btc.data.manifest import (
@@ -56,6 +57,7 @@ from .writing import publish
 
 STAGING_SUFFIX = ".partial"
 STATE_VERSION = 1
+MAX_THUMBS = 1 << 16  # 256 MiB of 64x64 thumbnails at most; the audit reads any other image again
 
 
 def _read_json(path: Path) -> Any:
@@ -87,6 +89,8 @@ class Stage:
         self.state = {"version": STATE_VERSION, "source": source, "params": self.params}
         self.dir = staging_dir(self.out)
         self._cache: dict[str, dict[str, Any]] = {}
+        self._lines: dict[str, str] = {}  # key → its line in the row cache, as written
+        self.thumbs: dict[str, np.ndarray] = {}  # path → thumbnail of an image written by this run
         self._rows_fh = None
         self.reused = 0
         self._check(inputs)
@@ -169,6 +173,7 @@ class Stage:
                 try:
                     entry = json.loads(line)
                     self._cache[entry["key"]] = entry
+                    self._lines[entry["key"]] = line.rstrip("\n") + "\n"
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut by an interruption: that input is simply redone
 
@@ -189,11 +194,16 @@ class Stage:
         self.reused += 1
         return dict(row)
 
-    def record(self, key: str, fp: str, row: dict[str, Any]) -> None:
-        """Remember a finished input (after its files were written) so a re-run skips it."""
+    def record(self, key: str, fp: str, row: dict[str, Any], thumb: np.ndarray | None = None) -> None:
+        """Remember a finished input (after its files were written) so a re-run skips it, and its
+        image's `thumb` (`btc.data.similarity.thumbnail`) for the audit at the end of the run."""
+        if thumb is not None and len(self.thumbs) < MAX_THUMBS:
+            self.thumbs[row["path"]] = thumb
         entry = {"key": key, "fp": fp, "row": row}
+        line = json.dumps(entry, sort_keys=True) + "\n"
         self._cache[key] = entry
-        self._rows_fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        self._lines[key] = line
+        self._rows_fh.write(line)
         self._rows_fh.flush()
 
     # ---- end
@@ -211,22 +221,20 @@ class Stage:
     def commit(self, df: pd.DataFrame, info: dict[str, Any], keys: Iterable[str]) -> None:
         """Write manifest.csv and dataset.yaml in the staging folder, prune, and swap into OUT."""
         self.close()
-        keep_keys = set(keys)
-        entries = [self._cache[k] for k in sorted(keep_keys) if k in self._cache]
-        atomic_write_text(self.dir / ROWS_FILE, "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
+        atomic_write_text(self.dir / ROWS_FILE, "".join(self._lines[k] for k in sorted(set(keys)) if k in self._lines))
         referenced = set(BTC_FILES)
         for column in file_columns(df.columns):
             referenced.update(str(v) for v in df[column] if isinstance(v, str) and v)
         publish(write_manifest(df, self.dir))
         publish(write_dataset_yaml(self.dir, info))
-        for dirpath, _dirnames, filenames in os.walk(self.dir, topdown=False):
-            here = Path(dirpath)
+        root = str(self.dir)
+        for dirpath, _dirnames, filenames in os.walk(root, topdown=False):
             for name in filenames:
-                rel = (here / name).relative_to(self.dir).as_posix()
-                if rel not in referenced:
-                    (here / name).unlink(missing_ok=True)
-            if here != self.dir and not any(here.iterdir()):
-                here.rmdir()
+                path = os.path.join(dirpath, name)
+                if path[len(root) + 1:].replace(os.sep, "/") not in referenced:
+                    Path(path).unlink(missing_ok=True)  # a file of an input gone since, or a temporary one
+            if dirpath != root and not os.listdir(dirpath):
+                os.rmdir(dirpath)
         self._swap(info.get("command"))
 
     def _swap(self, command: str | None) -> None:

@@ -6,16 +6,21 @@ becomes a task. `Work.run` maps each worker over its tasks with `parallel_map` a
 new row in the cache as soon as it exists (so an interrupted run resumes there), or lists the
 input as skipped. Progress goes to the `Progress` passed in; nothing is printed.
 
-A worker is a module-level function `task → done(task, row) | failed(task, reason)`.
+A worker is a module-level function `task → done(task, row) | failed(task, reason)`. A row's
+`_thumb` (`btc.data.prepare.writing.write_image` puts the written image's thumbnail there) is
+taken out of the row and kept by the stage for the near-duplicate check (`Stage.thumbs`).
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -28,6 +33,8 @@ from btc.errors import BtcError
 from btc.progress import SILENT, Progress
 
 from .inputs import Skipped, error_reason
+
+THUMB = "_thumb"  # see the module docstring
 
 if TYPE_CHECKING:
     from .staging import Stage
@@ -57,9 +64,11 @@ def fingerprint(path: Path, *extra: object) -> str:
 
 
 def _init_worker() -> None:
-    # Ctrl-C is handled by the main process alone (it cancels the pool); one OpenCV thread per
-    # process, since the processes already use every core.
+    # Ctrl-C and SIGTERM are handled by the main process alone (it cancels the pool; a forked
+    # worker would otherwise inherit its SIGTERM handler); one OpenCV thread per process, since
+    # the processes already use every core.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     cv2.setNumThreads(1)
     # libjpeg/libpng print their own warnings ("Corrupt JPEG data: …") on stderr, over the
     # progress bar; the reason a file is unusable comes back as its skip line instead. Python
@@ -94,37 +103,68 @@ def default_workers(workers: int | None) -> int:
     return max(1, workers if workers else (os.cpu_count() or 1))
 
 
+def _start_method() -> str:
+    """How worker processes start: a plain fork when this process runs no other Python thread
+    (starts in milliseconds, as a plain script's pool does), else from a fork server, whose
+    workers do not inherit this process's threads (rich's refresh thread, a caller's own), which
+    a plain fork can deadlock on. OpenCV's own thread pool is stopped around a fork
+    (`_forking`)."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "forkserver"
+
+
+@contextmanager
+def _forking(method: str) -> Iterator[None]:
+    """While workers are forked, this process's OpenCV thread pool is stopped (one thread): a
+    child inherits none of its threads, and `cv2.setNumThreads(1)` in the child would wait for
+    them for ever. The pool is restored afterwards."""
+    if method != "fork":
+        yield
+        return
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _process_pool(fn: Callable[[Any], Any], n_workers: int, method: str) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        # imported once in the fork server, so each worker starts without re-importing numpy/cv2
+        context.set_forkserver_preload([fn.__module__])
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=context, initializer=_init_worker)
+
+
 def parallel_map(fn: Callable[[Any], Any], items: list[Any], *, workers: int | None, description: str,
                  progress: Progress = SILENT) -> Iterator[Any]:
     """`fn(item)` for every item over `workers` processes (completion order), with a progress bar.
 
     `fn` must be a module-level function (it is sent to worker processes by name). With one
-    worker, or very few items, everything runs in this process.
+    worker, or very few items, everything runs in this process. Items go out in chunks of up to
+    32 (few pickles and wake-ups per image, a short tail when the last chunks finish), at most
+    two chunks per worker in flight. The workers are started before the bar is shown, so that
+    they can be forked before a progress thread exists (`_start_method`).
     """
     n_workers = min(default_workers(workers), max(1, len(items)))
-    with progress.bar(description, len(items)) as advance:
-        if n_workers == 1 or len(items) < 4:
+    if n_workers == 1 or len(items) < 4:
+        with progress.bar(description, len(items)) as advance:
             for item in items:
                 result = fn(item)
                 advance()
                 yield result
-            return
-        chunk = max(1, min(32, len(items) // (n_workers * 8)))
-        chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
-        # forkserver: workers do not inherit this process's threads (rich's refresh thread,
-        # OpenCV's pool), which a plain fork can deadlock on.
-        context = multiprocessing.get_context("forkserver")
-        # imported once in the fork server, so each worker starts without re-importing numpy/cv2
-        context.set_forkserver_preload([fn.__module__])
-        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=context, initializer=_init_worker)
-        previous = _terminate_as_interrupt()
-        try:
-            pending = set()
-            queue = iter(chunks)
-            for part in queue:  # keep at most 2 chunks per worker in flight
-                pending.add(pool.submit(_run_chunk, fn, part))
-                if len(pending) >= 2 * n_workers:
-                    break
+        return
+    chunk = max(1, min(32, len(items) // (n_workers * 8)))
+    queue = iter([items[i:i + chunk] for i in range(0, len(items), chunk)])
+    method = _start_method()
+    pool = _process_pool(fn, n_workers, method)
+    previous = _terminate_as_interrupt()
+    try:
+        with _forking(method):  # a fork pool starts every worker at its first task
+            pending = {pool.submit(_run_chunk, fn, part) for part in itertools.islice(queue, 2 * n_workers)}
+        with progress.bar(description, len(items)) as advance:
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -139,10 +179,10 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any], *, workers: int | N
                     nxt = next(queue, None)
                     if nxt is not None:
                         pending.add(pool.submit(_run_chunk, fn, nxt))
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 # --------------------------------------------------------------------------- the inputs of a run
@@ -190,7 +230,8 @@ class Work:
         for (worker, description), tasks in self._queues.items():
             for result in parallel_map(worker, tasks, workers=workers, description=description, progress=progress):
                 if result["ok"]:
-                    self.stage.record(result["key"], result["fp"], result["row"])
+                    thumb = result["row"].pop(THUMB, None)
+                    self.stage.record(result["key"], result["fp"], result["row"], thumb=thumb)
                     self.rows.append(result["row"])
                     self.keys.append(result["key"])
                 else:

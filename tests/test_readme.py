@@ -54,7 +54,7 @@ def run_block() -> str:
 def commands(body: str) -> list[list[str]]:
     """The btc argument lists of a bash block (comments, redirections and `&&` handled)."""
     found = []
-    for line in body.splitlines():
+    for line in body.replace("\\\n", " ").splitlines():  # a line continued with a backslash is one command
         tokens = shlex.split(line, comments=True)
         for part in _split(tokens, "&&"):
             part = part[:part.index(">")] if ">" in part else part

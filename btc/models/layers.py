@@ -15,6 +15,8 @@ return the re-weighted input.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,6 +44,23 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
     if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
         return torch.channels_last
     return torch.contiguous_format
+
+
+def _dense_view(x: torch.Tensor) -> tuple[torch.Tensor, int, tuple[int, int]]:
+    """`x` (N, C, H, W) as the view in which it is dense — NHWC for a channels-last tensor — and
+    the positions of its channel and spatial dims there. A reduction over that view builds its
+    gradient in `x`'s own layout; reduced over the NCHW dims of a channels-last tensor, `mean` and
+    `max` hand back an NCHW gradient, and the sum with the other, channels-last, gradient of `x`
+    then takes a slow path."""
+    if _memory_format(x) == torch.channels_last:
+        return x.permute(0, 2, 3, 1), 3, (1, 2)
+    return x, 1, (2, 3)
+
+
+def _spatial_mean(x: torch.Tensor) -> torch.Tensor:
+    """Global average pool (N, C, H, W) → (N, C), its gradient in `x`'s layout."""
+    view, _, spatial = _dense_view(x)
+    return view.mean(spatial)
 
 
 class ConvBnAct(nn.Sequential):
@@ -72,7 +91,7 @@ class SqueezeExcite(nn.Module):
         self.fc2 = nn.Conv2d(rd, channels, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = _linear(self.fc2, self.act(_linear(self.fc1, x.mean((2, 3)))))
+        s = _linear(self.fc2, self.act(_linear(self.fc1, _spatial_mean(x))))
         return x * torch.sigmoid(s).view(*s.shape, 1, 1)
 
 
@@ -95,7 +114,7 @@ class ChannelAttention(nn.Module):
         # both pooled vectors through the shared MLP as one batch of 2N rows (two small matmuls
         # instead of four 1×1 convs); the max with its position, so that the backward pass
         # scatters into the one maximum instead of comparing the whole map with it
-        pooled = torch.cat([x.mean((2, 3)), F.adaptive_max_pool2d(x, 1).flatten(1)])
+        pooled = torch.cat([_spatial_mean(x), F.adaptive_max_pool2d(x, 1).flatten(1)])
         z = _linear(self.fc2, self.act(_linear(self.fc1, pooled)))
         return torch.sigmoid(z[:n] + z[n:]).view(n, c, 1, 1)
 
@@ -114,8 +133,10 @@ class SpatialAttention(nn.Module):
         self.bn = nn.BatchNorm2d(1) if norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        view, channels, _ = _dense_view(x)
         # the max with its position (backward: one scatter, not a comparison of the whole input)
-        pooled = torch.cat([x.max(1, keepdim=True).values, x.mean(1, keepdim=True)], dim=1)
+        pooled = torch.stack([view.max(channels).values, view.mean(channels)], dim=1)
+        pooled = pooled.contiguous(memory_format=_memory_format(x))
         return torch.sigmoid(self.bn(self.conv(pooled)))
 
 
@@ -200,20 +221,18 @@ class SplitAttn(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         memory_format = _memory_format(x)
         x = self.act0(self.bn0(self.conv(x)))
-        b, rc, h, w = x.shape
-        if self.radix > 1:
-            x = x.reshape(b, self.radix, rc // self.radix, h, w)
-            gap = x.sum(dim=1)
-        else:
-            gap = x
-        gap = gap.mean((2, 3), keepdim=True)
+        b = x.shape[0]
+        # the radix splits as channel slices of the conv output (4-D views that keep its memory
+        # format: a 5-D reshape has no channels-last layout, and the ops behind it would mix
+        # formats and take slow paths, forward and backward)
+        splits = x.chunk(self.radix, dim=1)
+        gap = _spatial_mean(functools.reduce(torch.add, splits)).view(b, -1, 1, 1)
         attn = self.fc2(self.act1(self.bn1(self.fc1(gap))))
         attn = self.rsoftmax(attn).view(b, -1, 1, 1)
         if self.radix > 1:
-            out = (x * attn.reshape(b, self.radix, rc // self.radix, 1, 1)).sum(dim=1)
+            out = functools.reduce(torch.add, (s * a for s, a in zip(splits, attn.chunk(self.radix, dim=1))))
         else:
             out = x * attn
         # contiguous in the input's memory format: a channels-last network stays channels-last
-        # (a plain `.contiguous()` would hand the next conv an NCHW tensor, and every op that
-        # meets both formats takes a slow path, forward and backward)
+        # (a plain `.contiguous()` would hand the next conv an NCHW tensor)
         return out.contiguous(memory_format=memory_format)

@@ -453,13 +453,15 @@ def demo(
 # --------------------------------------------------------------------------- weights / fetch
 
 
-weights_app = typer.Typer(
-    help="ImageNet weights in the torchvision / timm caches: list, fetch ahead of time, import.",
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-)
-app.add_typer(weights_app, name="weights")
-weights_app.command = _interruptible(weights_app.command)
+def _sub_app(name: str, help_text: str) -> typer.Typer:
+    """A command group (`btc NAME SUBCOMMAND`) whose commands end Ctrl-C in one line too."""
+    group = typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode="markdown")
+    app.add_typer(group, name=name)
+    group.command = _interruptible(group.command)
+    return group
+
+
+weights_app = _sub_app("weights", "ImageNet weights in the torchvision / timm caches: list, fetch ahead of time, import.")
 
 
 @weights_app.command("list")
@@ -506,13 +508,7 @@ def weights_import(
     run_import(model, file, as_json=as_json)
 
 
-fetch_app = typer.Typer(
-    help="Download a public dataset, checked, ready for `btc prepare`.",
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-)
-app.add_typer(fetch_app, name="fetch")
-fetch_app.command = _interruptible(fetch_app.command)
+fetch_app = _sub_app("fetch", "Download a public dataset, checked, ready for `btc prepare`.")
 
 
 @fetch_app.command("figshare")

@@ -97,7 +97,7 @@ def _column_values(df: pd.DataFrame, column: str) -> pd.Series | None:
 def _union_equal(uf: _UnionFind, values: pd.Series) -> None:
     """Join rows with the same non-empty value."""
     first: dict[str, int] = {}
-    for row, value in enumerate(values):
+    for row, value in enumerate(values.tolist()):
         if not value:
             continue
         if value in first:

@@ -93,6 +93,8 @@ def grow_to_components(fg: np.ndarray, box: tuple[int, int, int, int],
     one lies inside it after its round. `fg` is consumed (filled in place).
     """
     x0, y0, x1, y1 = box
+    if not _touches_outside(fg, x0, y0, x1, y1):
+        return box  # nothing just outside the box: no component crosses its border
     for _ in range(rounds):
         grown = [x0, y0, x1, y1]
         while True:
@@ -106,6 +108,15 @@ def grow_to_components(fg: np.ndarray, box: tuple[int, int, int, int],
             break
         x0, y0, x1, y1 = grown
     return x0, y0, x1, y1
+
+
+def _touches_outside(fg: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> bool:
+    """Whether `fg` has a pixel in the one-pixel ring just outside the box (where a component
+    crossing the border must have one)."""
+    h, w = fg.shape[:2]
+    top, bottom, left, right = max(y0 - 1, 0), min(y1 + 1, h), max(x0 - 1, 0), min(x1 + 1, w)
+    return bool((y0 > 0 and fg[y0 - 1, left:right].any()) or (y1 < h and fg[y1, left:right].any())
+                or (x0 > 0 and fg[top:bottom, x0 - 1].any()) or (x1 < w and fg[top:bottom, x1].any()))
 
 
 def _border_pixel(fg: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> tuple[int, int] | None:

@@ -15,6 +15,7 @@ file hash but the same pixel hash); `phash64` is the classic 64-bit DCT perceptu
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import cv2
@@ -42,9 +43,10 @@ def read_image(path: str | Path, *, grayscale: bool = False, max_pixels: int | N
     before anything is decoded; a file whose header gives no size btc can read is not decoded.
     Raises `ImageReadError` with the reason for empty, unreadable, undecodable or too large files.
     """
-    path = Path(path)
+    path = os.fspath(path)  # a str (no Path object per image: prepare reads thousands)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read()
     except OSError as e:
         raise ImageReadError(f"{path}: cannot read ({e.strerror or e})") from None
     if not raw:

@@ -5,7 +5,8 @@
 - `ownership`: which datasets and files are btc's (`.btc-dataset` marker, btc 0.1 adoption, a
   user's files refused, old datasets retired under recorded names).
 - `work`: the inputs of one run as cached rows or tasks, run over a pool of worker processes.
-- `writing`: writing one prepared image atomically and the manifest fields of what was written.
+- `writing`: writing one prepared image into the staging folder and the manifest fields of what
+  was written.
 - `finishing`: manifest, audit, dataset.yaml and swap of a finished run → `PrepareSummary`.
 - `classes`: the class order shared by the public datasets and their default tasks.
 

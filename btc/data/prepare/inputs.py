@@ -8,6 +8,7 @@ entry, listed in dataset.yaml, in the `PrepareSummary` and on screen.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,7 +43,12 @@ def error_reason(exc: BaseException, path: Path | str | None = None) -> str:
 
 def task_limits(task: dict) -> ImageLimits:
     """The image limits a worker's task carries (`btc.data.prepare.work.Work` puts them there)."""
-    return ImageLimits(**task["limits"]) if "limits" in task else ImageLimits.from_env()
+    return _limits(**task["limits"]) if "limits" in task else ImageLimits.from_env()
+
+
+@functools.lru_cache(maxsize=8)
+def _limits(**values: int) -> ImageLimits:  # one object per run's limits, not one per image
+    return ImageLimits(**values)
 
 
 def read_input_image(task: dict) -> np.ndarray:

@@ -2,12 +2,13 @@
 
 A prepare writes its dataset in `OUT.partial/` and moves it into place only once `manifest.csv`
 and `dataset.yaml` are written, so OUT is either absent, the previous complete dataset, or the new
-complete dataset: never half-written (DESIGN.md, Conventions). Inside the staging folder every
-image is written atomically (`btc.io`), and each finished input is recorded in a row cache
-(`.btc-rows.jsonl`, one JSON line per input, keyed by the input and a fingerprint of it); an
-interrupted run therefore resumes where it stopped, and a re-run over a complete OUT with the same
-parameters redoes nothing (the complete dataset is hard-linked into a fresh staging folder, so
-the old OUT stays intact until the swap).
+complete dataset: never half-written (DESIGN.md, Conventions). Inside the staging folder each
+finished input is recorded in a row cache (`.btc-rows.jsonl`, one JSON line per input, keyed by
+the input and a fingerprint of it) once its files are written (`btc.data.prepare.writing`), and
+only a recorded input whose files are all there is reused; an interrupted run therefore resumes
+where it stopped, and a re-run over a complete OUT with the same parameters redoes nothing (the
+complete dataset is hard-linked into a fresh staging folder, so the old OUT stays intact until
+the swap: a rewritten image is a new file, never written through the link).
 
 Ownership (`btc.data.prepare.ownership`): an existing OUT is replaced only when it is btc's
 dataset (marker `.btc-dataset`, or a btc 0.1 dataset, adopted) and holds nothing btc did not

@@ -1,4 +1,4 @@
-"""Writing one prepared image: atomically, with the usual permissions, and its manifest fields.
+"""Writing one prepared image into the staging folder, and its manifest fields.
 
 The manifest's `sha256` and `phash` (DESIGN.md, Data contracts) are of the pixels a reader will
 decode: for PNG the pixels given, for JPEG the encoded bytes decoded again (lossy). `write_image`
@@ -7,11 +7,10 @@ also returns, under `THUMB`, the written image's thumbnail for the near-duplicat
 the run (`Stage.thumbs`), so the candidates' images are not read again; it never reaches the
 row cache or the manifest.
 
-Writes are atomic without `btc.io`'s general machinery, which costs more than encoding a small
-PNG (issue 17: prepare at the speed of a plain script): the bytes go to a temporary name that is
-unique to the writing process (`.<name>.<pid>.tmp`, created with the usual permissions) and are
-renamed into place; a temporary file an interrupted run leaves is pruned when the dataset is
-committed (it is named in no manifest column).
+Images are written into the staging folder (`btc.data.prepare.staging`), which reaches OUT only
+whole, by an atomic swap: an image is therefore written in place (`write_staged`), without the
+temporary name and rename of `btc.io`, which cost more than encoding a small PNG (issue 17: prepare
+at the speed of a plain script). A file the resume cache does not list is never trusted.
 """
 
 from __future__ import annotations
@@ -66,34 +65,47 @@ def publish(path: Path) -> None:
         pass
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary name of this process, then rename: a reader
-    sees the old file or the new one. The folder is created when missing."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_staged(path: str | Path, data: bytes) -> None:
+    """Write `data` as the new file `path` of a staging folder (the folder is created when missing).
+
+    The file is created afresh (exclusively): a file already there — written by an interrupted
+    run, or hard-linked from the previous dataset when the staging folder was seeded from it —
+    is unlinked first, so the previous dataset is never written through. An interrupted write
+    removes its partial file; one cut by SIGKILL has no row in the cache, so the re-run writes it
+    again (and the commit prunes it if its input is gone).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # mode: 0o666 less the umask
+        fd = os.open(path, flags, 0o666)  # mode: 0o666 less the umask, as any new file
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        os.makedirs(os.path.dirname(os.fspath(path)), exist_ok=True)
+        fd = os.open(path, flags, 0o666)
+    except FileExistsError:
+        os.unlink(path)
+        fd = os.open(path, flags, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        Path(path).unlink(missing_ok=True)
         raise
 
 
-def write_image(path: Path, image: np.ndarray, image_format: str = "png") -> dict[str, Any]:
-    """Write `image` atomically and return the manifest fields of the image as written, and its
-    thumbnail under `THUMB`."""
+def write_image(path: str | Path, image: np.ndarray, image_format: str = "png") -> dict[str, Any]:
+    """Write `image` into the staging folder (`write_staged`) and return the manifest fields of the
+    image as written, and its thumbnail under `THUMB`."""
     data = encode_image(image, image_format)
     written = image
     if image_format != "png":
         written = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    write_bytes_atomic(Path(path), data)
+    write_staged(path, data)
     return {"height": int(written.shape[0]), "width": int(written.shape[1]),
             "sha256": pixel_sha256(written), "phash": phash64(written), THUMB: thumbnail(written)}
+
+
+def staged(task: dict[str, Any], relative: str) -> str:
+    """Where a worker writes the file `relative` of its task: inside the staging folder."""
+    return os.path.join(task["stage"], relative)
 
 
 def read_gray_row(task: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
@@ -102,12 +114,11 @@ def read_gray_row(task: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any
 
     The row is `path`, then `fields`, then the written image's columns and the original size.
     """
-    src = Path(task["src"])
     try:
         image = read_input_image(task)
     except (ImageReadError, OSError) as e:
-        return failed(task, error_reason(e, src))
+        return failed(task, error_reason(e, task["src"]))
     row: dict[str, Any] = {"path": task["path"], **fields}
-    row.update(write_image(Path(task["stage"]) / task["path"], resize_square(to_gray_uint8(image), task["size"])))
+    row.update(write_image(staged(task, task["path"]), resize_square(to_gray_uint8(image), task["size"])))
     row.update({"orig_height": int(image.shape[0]), "orig_width": int(image.shape[1])})
     return done(task, row)

@@ -61,7 +61,7 @@ from btc.data.prepare.inputs import (
 )
 from btc.data.prepare.staging import Stage, staging_dir
 from btc.data.prepare.work import Work, done, failed
-from btc.data.prepare.writing import write_image
+from btc.data.prepare.writing import staged, write_image
 from btc.errors import BtcError
 from btc.progress import SILENT, Progress
 
@@ -117,11 +117,10 @@ def _box_text(box: tuple[int, int, int, int] | None) -> str:
 
 
 def _prepare_one(task: dict[str, Any]) -> dict[str, Any]:
-    src = Path(task["src"])
     try:
         image = read_input_image(task)
     except (ImageReadError, OSError) as e:
-        return failed(task, error_reason(e, src))
+        return failed(task, error_reason(e, task["src"]))
     gray = to_gray_uint8(image)
     if task["crop"] == "none":
         result = CropResult((0, 0, gray.shape[1], gray.shape[0]), None, "")
@@ -129,7 +128,7 @@ def _prepare_one(task: dict[str, Any]) -> dict[str, Any]:
         result = crop_box(gray, task["pad"])
     x0, y0, x1, y1 = result.box
     out = resize_square(gray[y0:y1, x0:x1], task["size"])
-    fields = write_image(Path(task["stage"]) / task["path"], out, task["format"])
+    fields = write_image(staged(task, task["path"]), out, task["format"])
     row = {
         "path": task["path"], "label": task["label"], "split": task["split"], "patient_id": "",
         "source": "kaggle", "orig_path": task["key"], **fields,

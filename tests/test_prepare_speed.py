@@ -1,0 +1,216 @@
+"""The fast paths of `btc prepare` (issue 17.1) give the same results as the plain ones.
+
+- the crop's growth step by flood fill = the connected-components closure it replaced;
+- the perceptual hash (median by sort, bits by packbits) = the median definition;
+- images are written into the staging folder in place, never through a hard link to the old OUT;
+- the near-duplicate check uses the thumbnails the workers kept: no image is read again, and
+  the groups equal those of `btc audit` reading the images from disk;
+- a forked pool starts after OpenCV's thread pool was used in the parent (no deadlock);
+- the manifest's column screen raises the row-by-row check's error;
+- `benchmarks/prepare_kaggle.py` runs end to end and writes its JSON contract.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from btc.data import crop, similarity
+from btc.data.audit import audit_dataset, find_duplicates
+from btc.data.images import phash64, read_image, to_gray_uint8
+from btc.data.manifest import ManifestError, load_dataset, validate_manifest
+from btc.data.prepare.writing import write_staged
+from btc.data.sources.kaggle import prepare_kaggle
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+SAMPLE = DATA / "kaggle-original-sample"
+
+
+def sample_files(step: int = 1) -> list[Path]:
+    if not SAMPLE.is_dir():
+        pytest.skip(f"{SAMPLE} not present (real Kaggle sample, see ../shared/data/README.md)")
+    return sorted(p for p in SAMPLE.rglob("*") if p.is_file())[::step]
+
+
+def grown_by_labels(fg: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The growth step as first written: label every component, then add the bounding box of each
+    sizeable one inside the box, until nothing changes (at most 20 rounds)."""
+    x0, y0, x1, y1 = box
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    sizeable = stats[:, cv2.CC_STAT_AREA] >= crop.MIN_COMPONENT_PX
+    sizeable[0] = False
+    for _ in range(20):
+        inside = np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=n).astype(bool) & sizeable
+        s = stats[inside]
+        if not len(s):
+            break
+        new = (min(x0, int(s[:, 0].min())), min(y0, int(s[:, 1].min())),
+               max(x1, int((s[:, 0] + s[:, 2]).max())), max(y1, int((s[:, 1] + s[:, 3]).max())))
+        if new == (x0, y0, x1, y1):
+            break
+        x0, y0, x1, y1 = new
+    return x0, y0, x1, y1
+
+
+def test_crop_growth_by_flood_fill_equals_the_connected_components_closure():
+    rng = np.random.default_rng(0)
+    images = [to_gray_uint8(read_image(p)) for p in sample_files()]
+    for _ in range(40):  # scattered blobs, rings and specks around a head, boxes anywhere
+        img = np.zeros((160, 200), np.uint8)
+        cv2.ellipse(img, (100, 80), (60, 50), 0, 0, 360, 200, -1)
+        for _ in range(rng.integers(1, 12)):
+            x, y, r = rng.integers(0, 200), rng.integers(0, 160), rng.integers(1, 15)
+            cv2.circle(img, (int(x), int(y)), int(r), 255, int(rng.choice([-1, 1, 2])))
+        images.append(img)
+    checked = grown = 0
+    for gray in images:
+        fg = cv2.threshold(cv2.GaussianBlur(gray, crop.BLUR, 0), crop.THRESHOLD, 255, cv2.THRESH_BINARY)[1]
+        h, w = fg.shape
+        for _ in range(3):
+            x0, y0 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
+            box = (x0, y0, int(rng.integers(x0 + 1, w + 1)), int(rng.integers(y0 + 1, h + 1)))
+            expected = grown_by_labels(fg, box)
+            assert crop.grow_to_components(fg.copy(), box) == expected, box
+            checked += 1
+            grown += expected != box
+    assert checked >= 600 and grown >= 100  # the growth step is exercised, not only skipped
+
+
+def test_phash_is_the_median_definition():
+    for path in sample_files(step=4):
+        gray = to_gray_uint8(read_image(path))
+        for image in (gray, cv2.resize(gray, (256, 256), interpolation=cv2.INTER_AREA)):
+            low = cv2.dct(cv2.resize(image.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA))[:8, :8]
+            bits = (low > np.median(low)).flatten()
+            assert phash64(image) == f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
+
+
+def test_staged_write_never_writes_through_a_hard_link(tmp_path, monkeypatch):
+    old = tmp_path / "out" / "images" / "a.png"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"previous dataset")
+    staged = tmp_path / "out.partial" / "images" / "a.png"
+    staged.parent.mkdir(parents=True)
+    os.link(old, staged)  # the staging folder seeded from OUT
+    write_staged(staged, b"new image")
+    assert staged.read_bytes() == b"new image" and old.read_bytes() == b"previous dataset"
+    write_staged(tmp_path / "fresh" / "deep" / "b.png", b"x")  # the folder is created
+    assert (tmp_path / "fresh" / "deep" / "b.png").read_bytes() == b"x"
+    assert oct((tmp_path / "fresh" / "deep" / "b.png").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+    class Interrupted(BaseException):
+        pass
+
+    def cut(fd, mode):
+        raise Interrupted
+    monkeypatch.setattr(os, "fdopen", cut)
+    with pytest.raises(Interrupted):
+        write_staged(tmp_path / "fresh" / "c.png", b"never complete")
+    assert not (tmp_path / "fresh" / "c.png").exists()  # no half file left behind
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_near_duplicates_are_checked_on_the_workers_thumbnails(tmp_path, monkeypatch):
+    files = sample_files()
+    reads: list[str] = []
+    real = similarity.read_image
+
+    def counted(path, *args, **kwargs):
+        reads.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(similarity, "read_image", counted)
+    out = tmp_path / "out"
+    summary = prepare_kaggle(SAMPLE, out, size=64, workers=2)
+    assert summary.images == len(files) and reads == []  # no image read again at the end
+    assert summary.audit["near"]["candidates"] > 0 and summary.audit["near"]["confirmed"] > 0
+    from_disk = audit_dataset(out)  # reads every candidate's image from the folder
+    assert len(reads) > 0
+    assert from_disk.summary()["near"] == summary.audit["near"]
+    assert from_disk.summary()["exact"] == summary.audit["exact"]
+    manifest = load_dataset(out).manifest
+    again = find_duplicates(manifest, similarity.FolderPixels(out, manifest["path"].tolist()))
+    assert manifest["dup_group"].tolist() == again.labels() and manifest["dup_group"].ne("").sum() > 0
+
+
+FORK_AFTER_OPENCV = """
+import sys
+sys.path.insert(0, {repo!r})
+import cv2, numpy as np
+from btc.data.prepare.work import parallel_map, _start_method
+from btc.data.images import phash64
+cv2.resize(np.random.rand(3000, 3000).astype(np.float32), (1500, 1500))  # starts OpenCV's thread pool
+threads = cv2.getNumThreads()
+for _ in range(3):
+    hashes = list(parallel_map(phash64, [np.full((64, 64), i, np.uint8) for i in range(24)], workers=2, description="x"))
+    assert len(hashes) == 24
+print(_start_method(), threads == cv2.getNumThreads())
+"""
+
+
+def test_forked_workers_start_after_opencv_used_its_threads(tmp_path):
+    script = tmp_path / "fork_after_opencv.py"
+    script.write_text(FORK_AFTER_OPENCV.format(repo=str(REPO)))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = "fork" if sys.platform.startswith("linux") else "forkserver"
+    assert done.stdout.split() == [expected, "True"]  # forked, and the parent's pool is restored
+
+
+def _row(k: int, **kw) -> dict:
+    row = {"path": f"images/a{k}.png", "label": "glioma", "split": "train", "patient_id": "", "source": "kaggle",
+           "orig_path": f"x{k}", "height": 64, "width": 64, "sha256": "a" * 64, "phash": "0" * 16}
+    row.update(kw)
+    return row
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"height": "3.0"}, "manifest row 900, column 'height': must be a positive integer (got '3.0')"),
+    ({"width": "0"}, "manifest row 900, column 'width': must be a positive integer (got '0')"),
+    ({"path": "a/../b.png"}, "manifest row 900, column 'path': must be a relative POSIX path"),
+    ({"path": "images/a3.png"}, "manifest row 900, column 'path': duplicate path"),
+    ({"sha256": "A" * 64}, "manifest row 900, column 'sha256': must be 64 lowercase hex digits"),
+    ({"fold": "inf"}, "manifest row 900, column 'fold': must be an integer or empty (got 'inf')"),
+])
+def test_manifest_screen_names_the_first_bad_row(bad, message):
+    rows = [_row(k, fold=1) for k in range(2000)]
+    rows[899] = _row(899, **{"fold": 1, **bad})
+    rows[1500] = _row(1500, fold=1, label="")  # a later problem is not the one reported
+    with pytest.raises(ManifestError) as e:
+        validate_manifest(pd.DataFrame(rows))
+    assert str(e.value).startswith(message)
+    clean = validate_manifest(pd.DataFrame([_row(k, fold=k % 3 or None) for k in range(2000)]))
+    assert clean["height"].dtype == int and str(clean["fold"].dtype) == "Int64"
+
+
+def test_benchmark_script_writes_its_json_contract(tmp_path):
+    sample_files()
+    spec = importlib.util.spec_from_file_location("prepare_kaggle_bench", REPO / "benchmarks" / "prepare_kaggle.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "bench.json"
+    result = module.main(["--src", str(SAMPLE), "--limit", "12", "--rounds", "1", "--size", "64", "--out", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert {"benchmark", "device", "versions", "command", "date"} <= set(result)
+    (record,) = result["datasets"]
+    assert record["images"] == 12 and len(record["rounds"]) == 1
+    (row,) = record["rounds"]
+    assert row["reference"]["images"] == 12 and row["reference"]["failed"] == 0
+    for side in ("reference", "btc"):
+        assert row[side]["seconds"] > row[side]["work_seconds"] > 0 and row[side]["png_bytes"] > 0
+    assert record["median_speed_ratio"] == row["speed_ratio"] > 0

@@ -64,6 +64,9 @@ def read_input_image(task: dict) -> np.ndarray:
 
 def rel_posix(path: Path, root: Path) -> str:
     """`path` relative to `root` with forward slashes (or `path` itself when outside `root`)."""
+    text, base = str(path), str(root).rstrip(os.sep) + os.sep
+    if text.startswith(base) and os.sep == "/" and "/../" not in text[len(base) - 1:]:
+        return text[len(base):]  # the common case, without building Path objects
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
@@ -93,4 +96,4 @@ def list_files(folder: Path, skipped: list[Skipped], rel_to: Path, exclude: Iter
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() not in excluded)
         files.extend(here / f for f in filenames)
-    return sorted(files)
+    return sorted(files, key=lambda f: f.parts)  # Path order, without Path comparisons

@@ -201,6 +201,7 @@ class Work:
         self.stage = stage
         self.skipped = skipped
         self.limits = limits if limits is not None else ImageLimits.from_env()
+        self._limits = self.limits.as_dict()  # one dict for every task (pickled with each)
         self.rows: list[dict[str, Any]] = []
         self.keys: list[str] = []
         self._queues: dict[tuple[Worker, str], list[Task]] = {}
@@ -223,7 +224,7 @@ class Work:
         self._names[key] = name
         self._queues.setdefault((worker, description), []).append(
             {"src": str(path), "key": key, "fp": fp, "stage": str(self.stage.dir),
-             "limits": self.limits.as_dict(), **task})
+             "limits": self._limits, **task})
 
     def run(self, workers: int | None, progress: Progress = SILENT) -> None:
         """Every queued task through its worker, `workers` processes at a time."""

@@ -2,7 +2,7 @@
 """`btc prepare kaggle` against the plain two-process script of the Kaggle dataset page (issue 17.1).
 
     python benchmarks/prepare_kaggle.py [--src DIR ...] [--size 256] [--workers 2] [--rounds 3]
-                                        [--limit N] [--profile] [--out FILE]
+                                        [--limit N] [--profile] [--btc COMMAND] [--out FILE]
 
 Both are timed as the commands a user runs, end to end (interpreter start, imports, every image,
 and for btc the bookkeeping), on the same images, into fresh output folders on the same disk:
@@ -27,7 +27,15 @@ compression level), and the total bytes each wrote are recorded. The machine is 
 two are run alternately (reference, btc, reference, btc, …) and the result is the median over
 rounds of the speed ratio btc / reference (= reference seconds / btc seconds, ≥ 0.9 is the
 target), with the load average before each run and the CPU seconds each used (`getrusage` of
-the finished command and its processes: less sensitive to other jobs than wall time).
+the finished command and the processes it waited for: less sensitive to other jobs than wall
+time, and complete only when every worker is reaped by the command, as with a forked pool; the
+workers of a fork server, which btc used before issue 17, are not counted). Each command also
+reports its own work time (from listing the inputs to the end, without interpreter start and
+imports): `work_seconds`.
+
+`--btc` times another btc, e.g. the version before a change:
+`git archive <commit> btc | tar -x -C /tmp/old` then
+`--btc "env PYTHONPATH=/tmp/old .venv/bin/python -P -m btc"` (`-P`: not the btc of the current folder).
 
 `--profile` also runs `prepare_kaggle` in this process under cProfile (workers=1, so every
 image's work is seen) and records the time per stage and the top functions.
@@ -42,6 +50,7 @@ import json
 import multiprocessing
 import os
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -192,7 +201,7 @@ def _profile(src: Path, size: int, scratch: Path, top: int = 25) -> dict:
 
 
 def measure(src: Path, *, size: int, workers: int, rounds: int, scratch: Path, limit: int | None,
-            profile: bool, log=print) -> dict:
+            profile: bool, btc: list[str] | None = None, log=print) -> dict:
     """Alternate reference and btc `rounds` times on `src`; the record of one dataset."""
     import shutil
 
@@ -201,7 +210,7 @@ def measure(src: Path, *, size: int, workers: int, rounds: int, scratch: Path, l
     images = sum(1 for s in SPLITS if (src / s).is_dir() for f in (src / s).rglob("*") if f.is_file() or f.is_symlink())
     ref_cmd = [sys.executable, str(Path(__file__).resolve()), "--reference", str(src), "{out}", "--size", str(size),
                "--processes", str(workers)]
-    btc_cmd = [*_btc_command(), "prepare", "kaggle", str(src), "{out}", "--size", str(size),
+    btc_cmd = [*(btc or _btc_command()), "prepare", "kaggle", str(src), "{out}", "--size", str(size),
                "--workers", str(workers), "--quiet"]
     runs = []
     for r in range(rounds):
@@ -260,6 +269,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--limit", type=int, default=None, help="only N images of each dataset")
     parser.add_argument("--profile", action="store_true", help="also profile btc's prepare in this process")
     parser.add_argument("--tmp", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    parser.add_argument("--btc", default=None,
+                        help="the command that runs btc (default: the btc next to this Python), e.g. "
+                             "'env PYTHONPATH=/tmp/old python -m btc' to time another version")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "prepare_kaggle-cpu.json")
     args = parser.parse_args(argv)
 
@@ -291,7 +303,8 @@ def main(argv: list[str] | None = None) -> dict:
         scratch = Path(tempfile.mkdtemp(prefix="btc-prepare-bench-", dir=args.tmp))
         try:
             record = measure(src, size=args.size, workers=args.workers, rounds=args.rounds, scratch=scratch,
-                             limit=args.limit, profile=args.profile, log=lambda s: print(s, flush=True))
+                             limit=args.limit, profile=args.profile, btc=shlex.split(args.btc) if args.btc else None,
+                             log=lambda s: print(s, flush=True))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         record["src"] = str(src)

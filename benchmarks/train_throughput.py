@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         **result_header("train_throughput", device),
         "data": str(args.data), "raw": str(args.raw), "steps": args.steps, "warmup": args.warmup,
-        "naive_workers": args.workers, "threads": torch.get_num_threads(), "repeats": args.repeats,
+        "naive_workers": args.workers, "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (libgomp: spins before sleeping)"),
+        "repeats": args.repeats,
         "statistic": "median over repeats", "load_before_repeats": loads, "rows": rows,
     }
     out = args.out or REPO / "benchmarks" / "results" / f"train_throughput-{device.type}.json"

@@ -24,7 +24,10 @@ and for btc the bookkeeping), on the same images, into fresh output folders on t
 
 Both write PNG through OpenCV's encoder with the same parameters (none: OpenCV's default
 compression level), and the total bytes each wrote are recorded. The machine is shared, so the
-two are run alternately (reference, btc, reference, btc, …) and the result is the median over
+two are run alternately, each round in the other order (reference then btc, btc then reference,
+…), each command started after a `sync` (the files the previous one wrote and deleted on the
+disk: otherwise the second command of a pair pays for the first's writeback when it creates its
+files), and the result is the median over
 rounds of the speed ratio btc / reference (= reference seconds / btc seconds, ≥ 0.9 is the
 target), with the load average before each run and the CPU seconds each used (`getrusage` of
 the finished command and the processes it waited for: less sensitive to other jobs than wall
@@ -137,6 +140,14 @@ def _timed(command: list[str]) -> tuple[float, float, str]:
     return wall, cpu, done.stdout
 
 
+def _settle() -> None:
+    """Before each timed command: the previous command's written and deleted files reach the disk
+    (`sync`), so that neither command pays for the other's writeback (270 MB of PNG per run on
+    kaggle-224: whichever ran second was charged up to half a millisecond per file it created)."""
+    os.sync()
+    time.sleep(0.5)
+
+
 def _btc_command() -> list[str]:
     exe = Path(sys.executable).with_name("btc")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "btc"]
@@ -214,9 +225,11 @@ def measure(src: Path, *, size: int, workers: int, rounds: int, scratch: Path, l
                "--workers", str(workers), "--quiet"]
     runs = []
     for r in range(rounds):
-        row = {"round": r + 1}
-        for name, command in (("reference", ref_cmd), ("btc", btc_cmd)):
+        row = {"round": r + 1, "first": "reference" if r % 2 == 0 else "btc"}
+        order = (("reference", ref_cmd), ("btc", btc_cmd))
+        for name, command in order if r % 2 == 0 else order[::-1]:
             out = scratch / f"{name}-{r}"
+            _settle()
             load = os.getloadavg()[0]
             wall, cpu, stdout = _timed([out.as_posix() if c == "{out}" else c for c in command])
             row[name] = {"seconds": round(wall, 3), "cpu_seconds": round(cpu, 3), "load_1min_before": round(load, 2),

@@ -39,13 +39,18 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from btc.errors import BtcError
 from btc.io import atomic_write, atomic_write_json, atomic_write_yaml, read_yaml
+from btc.lazy import lazy_import
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_import("pandas")
 
 CONFIG = "config.yaml"
 SPLIT = "split.csv"

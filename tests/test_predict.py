@@ -163,8 +163,8 @@ def test_grad_cam_hand_computed():
 
 
 def test_grad_cam_and_attention_maps_resnesat():
-    from btc.models.cam import attention_maps, grad_cam
     from btc.models import create_model, get_spec
+    from btc.models.cam import attention_maps, grad_cam
 
     torch.manual_seed(0)
     model = create_model("resnesat", 2).eval()
@@ -178,8 +178,8 @@ def test_grad_cam_and_attention_maps_resnesat():
 
 
 def test_prepare_step_from_run_folder(tmp_path):
-    from btc.io import atomic_write_yaml
     from btc.engine.inference import prepare_step
+    from btc.io import atomic_write_yaml
 
     data, run = tmp_path / "data", tmp_path / "run"
     atomic_write_yaml(data / "dataset.yaml", {"source": "kaggle", "classes": ["a", "b"], "params": {"size": 32, "pad": 2}})

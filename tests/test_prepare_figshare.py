@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from btc.data.images import read_image
+from btc.data.images import read_gray_uint8
 from btc.data.manifest import load_dataset
 from btc.data.sources import new_image_step
 from btc.data.sources.figshare import LABELS, prepare_figshare, read_cjdata
@@ -233,6 +233,6 @@ def test_new_image_step_reproduces_what_prepare_wrote(synthetic, tmp_path):
         image, box = step.apply(raw)
         assert raw.dtype == np.int16 and box == (0, 0, 40, 48)
         assert np.array_equal(image, cv2.imread(str(out / m.loc[mat, "path"]), cv2.IMREAD_UNCHANGED))
-    image, box = step.apply(read_image(nt / "n0.jpg"))
+    image, box = step.apply(read_gray_uint8(nt / "n0.jpg"))  # as btc predict reads it
     assert box == (0, 0, 44, 40)
     assert np.array_equal(image, cv2.imread(str(out / m.loc["normal/n0.jpg", "path"]), cv2.IMREAD_UNCHANGED))

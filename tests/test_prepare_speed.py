@@ -7,6 +7,10 @@
   the groups equal those of `btc audit` reading the images from disk;
 - a forked pool starts after OpenCV's thread pool was used in the parent (no deadlock);
 - the manifest's column screen raises the row-by-row check's error;
+- an 8-bit JPEG is decoded straight to gray (its Y channel): the same pixels as the gray of the
+  decoded BGR image for a 1-channel file and for gray-looking colour files, within the BGR
+  image's rounding otherwise; any other file as `to_gray_uint8(read_image(...))`;
+- the commands start without pandas (imported by a thread while the workers run);
 - `benchmarks/prepare_kaggle.py` runs end to end and writes its JSON contract.
 """
 
@@ -26,7 +30,7 @@ import pytest
 
 from btc.data import crop, similarity
 from btc.data.audit import audit_dataset, find_duplicates
-from btc.data.images import phash64, read_image, to_gray_uint8
+from btc.data.images import ImageReadError, phash64, read_gray_uint8, read_image, to_gray_uint8
 from btc.data.manifest import ManifestError, load_dataset, validate_manifest
 from btc.data.prepare.writing import write_staged
 from btc.data.sources.kaggle import prepare_kaggle
@@ -214,3 +218,62 @@ def test_benchmark_script_writes_its_json_contract(tmp_path):
     for side in ("reference", "btc"):
         assert row[side]["seconds"] > row[side]["work_seconds"] > 0 and row[side]["png_bytes"] > 0
     assert record["median_speed_ratio"] == row["speed_ratio"] > 0
+
+
+def _encoded(image: np.ndarray, ext: str, *params: int) -> bytes:
+    ok, buf = cv2.imencode(ext, image, list(params))
+    assert ok
+    return buf.tobytes()
+
+
+def test_gray_reading_equals_the_gray_of_the_decoded_image(tmp_path):
+    rng = np.random.default_rng(0)
+    gray = cv2.GaussianBlur(rng.integers(0, 256, (48, 40), dtype=np.uint8), (5, 5), 0)
+    tinted = cv2.merge([gray // 2, gray, np.clip(gray.astype(int) + 60, 0, 255).astype(np.uint8)])
+    files = {
+        "gray.jpg": _encoded(gray, ".jpg"),
+        "gray3.jpg": _encoded(cv2.merge([gray] * 3), ".jpg"),       # a gray scan stored as colour
+        "tinted.jpg": _encoded(tinted, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 90),
+        "gray16.png": _encoded((gray.astype(np.uint16) * 257), ".png"),
+        "bgra.png": _encoded(cv2.merge([gray, gray, gray, gray]), ".png"),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    for name in files:
+        path = tmp_path / name
+        plain = to_gray_uint8(read_image(path))
+        fast = read_gray_uint8(path)
+        assert fast.dtype == np.uint8 and fast.shape == plain.shape == gray.shape, name
+        if name == "tinted.jpg":
+            # the JPEG's own luma: equal to the BGR image's gray up to that image's rounding
+            y = cv2.imdecode(np.frombuffer(files[name], np.uint8), cv2.IMREAD_GRAYSCALE)
+            assert np.array_equal(fast, y)
+            assert np.abs(fast.astype(int) - plain).max() <= 2
+        else:
+            assert np.array_equal(fast, plain), name
+    (tmp_path / "cut.jpg").write_bytes(files["gray.jpg"][:-200])
+    with pytest.raises(ImageReadError, match="truncated JPEG"):
+        read_gray_uint8(tmp_path / "cut.jpg")
+
+
+def test_gray_reading_matches_on_the_real_kaggle_files():
+    """Gray-looking files (1-channel, or colour with neutral chroma) give the very same pixels."""
+    for path in sample_files(step=4):
+        raw = path.read_bytes()
+        decoded = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+        fast, plain = read_gray_uint8(path), to_gray_uint8(read_image(path))
+        if decoded.ndim == 2 or (np.array_equal(decoded[..., 0], decoded[..., 1])
+                                 and np.array_equal(decoded[..., 1], decoded[..., 2])):
+            assert np.array_equal(fast, plain), path.name
+
+
+def test_commands_start_without_pandas_and_prepare_imports_it_meanwhile():
+    code = ("import sys, btc.cli, btc.commands.prepare, btc.data.sources.kaggle; "
+            "print('pandas' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout.strip() == "False"
+    code = ("import sys, math; from btc.data.prepare.work import parallel_map; "
+            "out = sorted(parallel_map(math.sqrt, [float(i) for i in range(64)], workers=2, description='x', "
+            "meanwhile=('json.tool',))); print('json.tool' in sys.modules, out[-1])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout.split() == ["True", "7.937253933193772"]

@@ -22,7 +22,15 @@ import pandas as pd
 import pytest
 
 from btc.data.audit import DUP_GROUP, audit_frame, find_duplicates
-from btc.data.images import hamming, phash64, pixel_sha256, read_image, resize_square, to_gray_uint8
+from btc.data.images import (
+    hamming,
+    phash64,
+    pixel_sha256,
+    read_gray_uint8,
+    read_image,
+    resize_square,
+    to_gray_uint8,
+)
 from btc.data.manifest import load_dataset, write_dataset_yaml, write_manifest
 from btc.data.similarity import MIN_SIMILARITY, FolderPixels, similarity
 from btc.data.sources import new_image_step
@@ -160,15 +168,18 @@ def test_crop_none_is_a_plain_resize_and_is_recorded(tmp_path, capfd):
     assert len(ds.manifest) == 188
     for rec in ds.manifest.itertuples():
         original = cv2.imread(str(sample / rec.orig_path), cv2.IMREAD_UNCHANGED)
-        gray = original if original.ndim == 2 else cv2.cvtColor(
-            original, cv2.COLOR_BGRA2GRAY if original.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+        if rec.orig_path.lower().endswith((".jpg", ".jpeg")):  # a JPEG's gray is its luma channel
+            gray = cv2.imread(str(sample / rec.orig_path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+        else:
+            gray = original if original.ndim == 2 else cv2.cvtColor(
+                original, cv2.COLOR_BGRA2GRAY if original.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
         plain = cv2.resize(gray, (64, 64), interpolation=cv2.INTER_AREA)  # every original is larger than 64
         assert np.array_equal(cv2.imread(str(out / rec.path), cv2.IMREAD_UNCHANGED), plain), rec.orig_path
         assert rec.crop == f"0,0,{gray.shape[1]},{gray.shape[0]}" and rec.crop_ref == "" and rec.crop_note == ""
     step = new_image_step(ds.info)  # a new image (btc predict) gets the same plain resize
     assert step == Resize(64)
     first = ds.manifest.iloc[0]
-    image, _ = step.apply(read_image(sample / first["orig_path"]))
+    image, _ = step.apply(read_gray_uint8(sample / first["orig_path"]))  # as btc predict reads it
     assert np.array_equal(image, cv2.imread(str(out / first["path"]), cv2.IMREAD_UNCHANGED))
     from btc.engine.provenance import dataset_fingerprint
 

@@ -14,7 +14,6 @@ shorter than that, so the protocol's time is measured on a few steps and extrapo
 from __future__ import annotations
 
 import dataclasses
-
 import math
 import multiprocessing
 import time
@@ -36,8 +35,8 @@ def measure_fold(job: tuple) -> dict[str, Any]:
     from btc.bench.training import engine_rate
     from btc.data.manifest import load_dataset
     from btc.engine.config import resolve_config
-    from btc.engine.protocols import make_folds
     from btc.engine.devices import resolve_device
+    from btc.engine.protocols import make_folds
     from btc.engine.runs import TaskData
     from btc.engine.train import Trainer
     from btc.models import create_model

@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from btc.commands.results import metrics_table, one_line
-from btc.commands.train import default_run_dir, deviation_suffix, final_line, provenance_text, resolve, show
+from btc.commands.train import (
+    default_run_dir,
+    deviation_suffix,
+    final_line,
+    provenance_text,
+    resolve,
+    show,
+)
 from btc.commands.ui import note, progress_for
 from btc.data.manifest import load_dataset
 from btc.engine import distributed

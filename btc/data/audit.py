@@ -43,16 +43,21 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from btc.lazy import lazy_import
 from btc.progress import SILENT, Progress
 
 from .hamming import near_pairs
 from .manifest import load_dataset, split_counts
 from .similarity import MEASURE, MIN_SIMILARITY, FolderPixels, PixelSource, pair_similarities
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_import("pandas")
 
 NEAR_THRESHOLD = 4
 HASH_COLUMNS_EXACT = ("sha256", "orig_sha256")

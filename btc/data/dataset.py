@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from btc.data.images import ImageReadError, read_image, to_grayscale, to_uint8
+from btc.data.images import ImageReadError, read_gray_uint8
 from btc.errors import BtcError
 from btc.progress import SILENT, Progress
 
@@ -37,7 +37,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def decode_resized(path: str | Path, size: int, interpolation: str = "area") -> np.ndarray:
     """One image file → grayscale uint8 array of shape (size, size)."""
-    gray = to_uint8(to_grayscale(read_image(path)))
+    gray = read_gray_uint8(path)
     if gray.shape != (size, size):
         gray = cv2.resize(gray, (size, size), interpolation=INTERPOLATION[interpolation])
     return gray

@@ -67,6 +67,13 @@ def _png(data: bytes) -> tuple[int, int] | None:
 
 
 def _jpeg(data: bytes) -> tuple[int, int] | None:
+    frame = jpeg_frame(data)
+    return None if frame is None else (frame[0], frame[1])
+
+
+def jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, bits per sample) of a JPEG's frame header, or None when it has none before
+    its scan data."""
     i, n = 2, len(data)
     while i < n:
         while i < n and data[i] != 0xFF:  # bytes between markers (libjpeg skips them, with a warning)
@@ -83,8 +90,8 @@ def _jpeg(data: bytes) -> tuple[int, int] | None:
             return None
         (length,) = struct.unpack(">H", data[i:i + 2])
         if marker in _SOF:
-            height, width = struct.unpack(">HH", data[i + 3:i + 7])
-            return width, height
+            precision, height, width = struct.unpack(">BHH", data[i + 2:i + 7])
+            return width, height, precision
         i += length
     return None
 

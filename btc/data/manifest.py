@@ -19,13 +19,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from btc.errors import BtcError
 from btc.io import atomic_write, atomic_write_yaml, read_yaml
+from btc.lazy import lazy_import
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_import("pandas")
 
 MANIFEST = "manifest.csv"
 DATASET_YAML = "dataset.yaml"

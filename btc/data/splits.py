@@ -28,19 +28,25 @@ before scikit-learn is asked.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from btc.errors import BtcError
+from btc.lazy import lazy_import
 from btc.progress import SILENT, Progress
 
 from .audit import DUP_GROUP, find_duplicates
 from .manifest import PreparedDataset
 from .similarity import FolderPixels
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_import("pandas")
 
 GROUPINGS = ("auto", "patient", "official", "none")
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from btc.data.dataset import INTERPOLATION, decode_resized
-from btc.data.images import ImageReadError, read_image, to_grayscale, to_uint8
+from btc.data.images import ImageReadError, read_gray_uint8
 from btc.data.sources import InputStep, new_image_step
 from btc.engine.checkpoint import Checkpoint
 from btc.engine.config import TrainConfig
@@ -133,7 +133,7 @@ def load_input(path: Path, config: TrainConfig, step: PrepareStep) -> np.ndarray
     """One image → uint8 (resize_size, resize_size), as the training images were decoded."""
     if not step.applies_to(path):
         return decode_resized(path, config.resize_size, config.interpolation)
-    gray, _ = step.apply(to_uint8(to_grayscale(read_image(path))))
+    gray, _ = step.apply(read_gray_uint8(path))
     size = config.resize_size
     if gray.shape != (size, size):  # the remainder of decode_resized, on the prepared array
         gray = cv2.resize(gray, (size, size), interpolation=INTERPOLATION[config.interpolation])
@@ -196,7 +196,7 @@ def write_cams(ck: Checkpoint, paths: list[Path], out_dir: Path, *, device: str 
         chunk = paths[start:start + batch_size]
         originals, boxes, inputs = [], [], []
         for path in chunk:
-            gray = to_uint8(to_grayscale(read_image(path)))
+            gray = read_gray_uint8(path)
             prepared, box = step.apply(gray) if step.applies_to(path) else (gray, (0, 0, gray.shape[1], gray.shape[0]))
             if prepared.shape != (cfg.resize_size,) * 2:
                 prepared = cv2.resize(prepared, (cfg.resize_size,) * 2, interpolation=INTERPOLATION[cfg.interpolation])

@@ -28,7 +28,13 @@ from btc.engine.devices import resolve_device
 from btc.engine.evaluate import write_evaluation
 from btc.engine.image_cache import cached_images
 from btc.engine.metrics import compute_metrics
-from btc.engine.provenance import dataset_fingerprint, deviations, device_name, paper_wants_pretrained, versions
+from btc.engine.provenance import (
+    dataset_fingerprint,
+    deviations,
+    device_name,
+    paper_wants_pretrained,
+    versions,
+)
 from btc.engine.tensorboard import log_epoch
 from btc.engine.train import TensorSplit, Trainer
 from btc.errors import BtcError

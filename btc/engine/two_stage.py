@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from btc.data.manifest import PreparedDataset, load_dataset
 from btc.engine.checkpoint import load_checkpoint

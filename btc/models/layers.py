@@ -230,7 +230,7 @@ class SplitAttn(nn.Module):
         attn = self.fc2(self.act1(self.bn1(self.fc1(gap))))
         attn = self.rsoftmax(attn).view(b, -1, 1, 1)
         if self.radix > 1:
-            out = functools.reduce(torch.add, (s * a for s, a in zip(splits, attn.chunk(self.radix, dim=1))))
+            out = functools.reduce(torch.add, (s * a for s, a in zip(splits, attn.chunk(self.radix, dim=1), strict=True)))
         else:
             out = x * attn
         # contiguous in the input's memory format: a channels-last network stays channels-last

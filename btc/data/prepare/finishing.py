@@ -14,19 +14,23 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from btc import __version__
 from btc.data.audit import DUP_GROUP, audit_frame, dedup_split, find_duplicates
 from btc.data.manifest import split_counts, validate_manifest
 from btc.data.similarity import FolderPixels
 from btc.errors import BtcError
+from btc.lazy import lazy_import
 from btc.progress import SILENT, Progress
 
 from .inputs import Skipped
 from .staging import Stage
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_import("pandas")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from btc.data.images import ImageReadError, read_image
+from btc.data.images import ImageReadError, read_gray_uint8
 from btc.data.limits import ImageLimits
 from btc.errors import BtcError
 
@@ -52,10 +52,11 @@ def _limits(**values: int) -> ImageLimits:  # one object per run's limits, not o
 
 
 def read_input_image(task: dict) -> np.ndarray:
-    """Decode `task["src"]` within the task's limits: pixel limit (from the header, before
-    decoding) and smallest side. Raises `ImageReadError` naming the file and the reason."""
+    """Decode `task["src"]` as grayscale uint8 (`btc.data.images.read_gray_uint8`) within the
+    task's limits: pixel limit (from the header, before decoding) and smallest side. Raises
+    `ImageReadError` naming the file and the reason."""
     limits = task_limits(task)
-    image = read_image(task["src"], max_pixels=limits.max_pixels)
+    image = read_gray_uint8(task["src"], max_pixels=limits.max_pixels)
     problem = limits.side_problem(image.shape[1], image.shape[0])
     if problem:
         raise ImageReadError(f"{task['src']}: {problem}")

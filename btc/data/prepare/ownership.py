@@ -25,15 +25,20 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from btc import __version__
 from btc.data.manifest import DATASET_YAML, MANIFEST, file_columns
 from btc.errors import BtcError
 from btc.io import atomic_write_json
+from btc.lazy import lazy_import
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_import("pandas")
 
 MARKER = ".btc-dataset"
 STATE_FILE = ".btc-prepare.json"

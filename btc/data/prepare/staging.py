@@ -26,10 +26,9 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from btc.data.manifest import (
     DATASET_YAML,
@@ -40,6 +39,7 @@ from btc.data.manifest import (
 )
 from btc.errors import BtcError
 from btc.io import atomic_write_text
+from btc.lazy import lazy_import
 
 from .ownership import (
     BTC_FILES,
@@ -55,6 +55,11 @@ from .ownership import (
     write_marker,
 )
 from .writing import publish
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_import("pandas")
 
 STAGING_SUFFIX = ".partial"
 STATE_VERSION = 1

@@ -13,6 +13,7 @@ taken out of the row and kept by the stage for the near-duplicate check (`Stage.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import multiprocessing
 import os
@@ -139,14 +140,16 @@ def _process_pool(fn: Callable[[Any], Any], n_workers: int, method: str) -> Proc
 
 
 def parallel_map(fn: Callable[[Any], Any], items: list[Any], *, workers: int | None, description: str,
-                 progress: Progress = SILENT) -> Iterator[Any]:
+                 progress: Progress = SILENT, meanwhile: tuple[str, ...] = ()) -> Iterator[Any]:
     """`fn(item)` for every item over `workers` processes (completion order), with a progress bar.
 
     `fn` must be a module-level function (it is sent to worker processes by name). With one
     worker, or very few items, everything runs in this process. Items go out in chunks of up to
     32 (few pickles and wake-ups per image, a short tail when the last chunks finish), at most
     two chunks per worker in flight. The workers are started before the bar is shown, so that
-    they can be forked before a progress thread exists (`_start_method`).
+    they can be forked before a progress thread exists (`_start_method`). The modules named in
+    `meanwhile` are imported in a thread of this process once the workers exist (this process
+    mostly waits for them), so that what comes after the map finds them imported.
     """
     n_workers = min(default_workers(workers), max(1, len(items)))
     if n_workers == 1 or len(items) < 4:
@@ -164,6 +167,7 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any], *, workers: int | N
     try:
         with _forking(method):  # a fork pool starts every worker at its first task
             pending = {pool.submit(_run_chunk, fn, part) for part in itertools.islice(queue, 2 * n_workers)}
+        importer = _import_in_thread(meanwhile)
         with progress.bar(description, len(items)) as advance:
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -183,6 +187,26 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any], *, workers: int | N
         pool.shutdown(wait=True, cancel_futures=True)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    if importer is not None:
+        importer.join()
+
+
+def _import_in_thread(modules: tuple[str, ...]) -> threading.Thread | None:
+    """Import `modules` in a daemon thread (started now; an import error is left to the first
+    use in the main thread)."""
+    if not modules:
+        return None
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - reported where the module is used
+                pass
+
+    thread = threading.Thread(target=load, name="btc-import", daemon=True)
+    thread.start()
+    return thread
 
 
 # --------------------------------------------------------------------------- the inputs of a run
@@ -229,7 +253,8 @@ class Work:
     def run(self, workers: int | None, progress: Progress = SILENT) -> None:
         """Every queued task through its worker, `workers` processes at a time."""
         for (worker, description), tasks in self._queues.items():
-            for result in parallel_map(worker, tasks, workers=workers, description=description, progress=progress):
+            for result in parallel_map(worker, tasks, workers=workers, description=description, progress=progress,
+                                       meanwhile=("pandas",)):  # for the manifest and audit that follow
                 if result["ok"]:
                     thumb = result["row"].pop(THUMB, None)
                     self.stage.record(result["key"], result["fp"], result["row"], thumb=thumb)

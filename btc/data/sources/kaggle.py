@@ -16,8 +16,10 @@ from the class folder. Output: `OUT/images/{train,test}/<label>/<stem>.png` (or 
   crops nothing); `crop` is then the whole image and `crop_ref` empty.
 
 Output pixels are grayscale uint8 (MRI is monochrome; the public files are a mix of grayscale,
-RGB and RGBA encodings of gray images): colour inputs go through OpenCV's BGR→gray, 16-bit
-inputs through `to_uint8`. The image is resized to `--size`² without keeping the aspect ratio, as
+RGB and RGBA encodings of gray images), read by `btc.data.images.read_gray_uint8`: an 8-bit JPEG
+decoded straight to its luma channel (identical to OpenCV's BGR→gray of the decoded colour image
+except on tinted files: 85 of the 4,038 colour JPEGs of ../shared/data, a few pixels each), other
+colour inputs through OpenCV's BGR→gray, 16-bit inputs through `to_uint8`. The image is resized to `--size`² without keeping the aspect ratio, as
 the papers do (`resize_square`: area interpolation when shrinking, bilinear when enlarging).
 
 A new image from outside the dataset (`btc predict`) goes through `input_step`, built from
@@ -241,7 +243,8 @@ def prepare_kaggle(src: str | Path, out: str | Path, *, size: int = 256, workers
         classes = ordered_classes(r["label"] for r in rows)
         command = (f"btc prepare kaggle {src} {out} --size {size} --crop {crop} --pad {pad} --format {fmt}"
                    + (" --dedup" if dedup else ""))
-        output = f"grayscale uint8 {fmt.upper()} {size}x{size} (aspect not kept)"
+        output = (f"grayscale uint8 {fmt.upper()} {size}x{size} (aspect not kept; a JPEG's gray is its luma channel "
+                  "as libjpeg decodes it, see btc.data.images.read_gray_uint8)")
         if crop == "extreme":
             preprocessing = {
                 "crop": "extreme points of the head contour (paper 004 / dataset page), inclusive, "

@@ -135,7 +135,7 @@ def difference(paper: dict[str, Any], leak_free: dict[str, Any], seed: int = 0) 
             "ci95": [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))]}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="A btc-prepared Kaggle dataset.")
     parser.add_argument("--runs", default="runs/leakage", help="Folder of the run folders (resumed).")
@@ -148,7 +148,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--only", choices=("train", "analyse", "all"), default="all")
     parser.add_argument("--out", default="benchmarks/results/leakage_effect-cpu.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     data = TaskData.from_dataset(load_dataset(args.data), "multiclass")
     device = resolve_device(args.device)
@@ -165,7 +165,7 @@ def main() -> None:
                 if folder.is_complete():
                     runs[(model, seed, protocol)] = folder
     if args.only == "train":
-        return
+        return None
     results = []
     for model in models:
         for seed in seeds:
@@ -186,13 +186,18 @@ def main() -> None:
                   f"twin {p['twin']['accuracy']} (n {p['twin']['n']}) vs no twin {p['no_twin']['accuracy']:.4f}; "
                   f"Δ {entry['paper_minus_leak_free']['difference']:+.4f} "
                   f"95 % CI [{entry['paper_minus_leak_free']['ci95'][0]:+.4f}, {entry['paper_minus_leak_free']['ci95'][1]:+.4f}]")
+    trained = {}  # each model as its runs were trained (the runs may come from other commands)
+    for (model, _seed, _protocol), folder in sorted(runs.items()):
+        config = folder.read_config()
+        trained.setdefault(model, {k: config.get(k) for k in
+                                   ("image_size", "epochs", "batch_size", "snapshot_every", "recipe", "pretrained")})
     report = {**result_header("leakage_effect", device),
-              "settings": {"data": args.data, "models": models, "seeds": seeds, "image_size": args.image_size,
-                           "epochs": args.epochs, "snapshot_every": args.snapshot_every, "recipe": "paper002",
-                           "pretrained": False},
+              "settings": {"data": args.data, "models": models, "seeds": seeds, "recipe": "paper002",
+                           "pretrained": False, "trained": trained},
               "results": results}
     atomic_write_json(args.out, report)
     print(f"wrote {args.out}")
+    return report
 
 
 if __name__ == "__main__":

@@ -97,3 +97,24 @@ def test_onnx_vs_eager_times_both_runtimes(tmp_path):
     assert row["eager_images_per_s"] > 0 and row["ort_images_per_s"] > 0
     assert row["speedup"] == pytest.approx(row["ort_images_per_s"] / row["eager_images_per_s"])
     assert row["max_abs_diff"] < 1e-4
+
+
+@pytest.mark.slow
+def test_leakage_effect_trains_both_protocols_and_splits_the_test_by_twins(phantom_dir, tmp_path):
+    out = tmp_path / "le.json"
+    args = ["--data", str(phantom_dir), "--runs", str(tmp_path / "runs"), "--models", "mlp", "--seeds", "0",
+            "--image-size", "32", "--epochs", "2", "--snapshot-every", "1", "--out", str(out)]
+    assert _script("leakage_effect").main([*args, "--only", "train"]) is None
+    result = _script("leakage_effect").main([*args, "--only", "analyse"])  # the runs trained above
+    assert json.loads(out.read_text()) == result
+    assert HEADER | {"settings", "results"} <= set(result) and result["benchmark"] == "leakage_effect"
+    assert result["settings"]["trained"]["mlp"]["epochs"] == 2
+    (entry,) = result["results"]
+    paper, leak_free = entry["paper"], entry["leak-free"]
+    # the leak-free test set is the paper's without the images that have a twin in training
+    assert paper["twin"]["n"] + paper["no_twin"]["n"] == paper["test"]["n"]
+    assert leak_free["test"]["n"] == paper["test"]["n"] - paper["twin"]["n"]
+    assert leak_free["twin"]["n"] == 0
+    assert [s["epoch"] for s in paper["snapshots"]] == [1, 2]
+    low, high = entry["paper_minus_leak_free"]["ci95"]
+    assert low <= entry["paper_minus_leak_free"]["difference"] <= high

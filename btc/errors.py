@@ -27,5 +27,5 @@ class Interrupted(BtcError):
     exit_code = 130
 
     def __init__(self) -> None:
-        super().__init__("interrupted: completed work is kept; run the same command again "
-                         "(with --resume for train) to continue")
+        super().__init__("interrupted: completed work is kept; run the same command again to continue "
+                         "(btc train: add --resume; btc cv resumes by itself)")

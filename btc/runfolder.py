@@ -75,7 +75,9 @@ CV_FILES = (FOLDS, CV_SUMMARY, TWO_STAGE, REPORT) + PLOTS
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
                    "train_images")  # images the epoch trained on (a final batch of one is dropped)
-ROLES = ("train", "val", "test")
+# split.csv's roles; `excluded`: a test image the leak-free protocol left out (its twin trains)
+ROLES = ("train", "val", "test", "excluded")
+EXCLUDED = "excluded"
 
 # The headline metrics every summary shows, once: (key path in metrics.json, column title).
 SUMMARY_METRICS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -272,6 +274,9 @@ def _claim(folder: Path, kind: str, names: tuple[str, ...], legacy: Path, *, sta
                            f"{', …' if len(foreign) > 5 else ''}): choose another --out")
         _write_marker(folder, kind)
         return
+    other = _marker_kind(folder)
+    if other is not None and other != kind:  # a train run and a CV never share a folder
+        raise BtcError(f"{folder} holds a btc {other}, not a {kind}: choose another --out")
     if started and not resume:
         if not force:
             raise BtcError(f"{folder} already holds a btc {kind}: pass {flag} to continue it, "
@@ -279,6 +284,15 @@ def _claim(folder: Path, kind: str, names: tuple[str, ...], legacy: Path, *, sta
         _remove_btc_files(folder, names)
     if not (folder / MARKER).is_file():
         _write_marker(folder, kind)  # adopt a btc 0.1 folder
+
+
+def _marker_kind(folder: Path) -> str | None:
+    """The kind ('run' or 'cv') btc's marker gives the folder, or None (no marker, or unreadable)."""
+    try:
+        kind = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return kind if isinstance(kind, str) else None
 
 
 def _remove_btc_files(folder: Path, names: tuple[str, ...]) -> None:

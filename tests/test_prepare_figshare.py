@@ -14,6 +14,7 @@ from btc.data.manifest import load_dataset
 from btc.data.sources import new_image_step
 from btc.data.sources.figshare import LABELS, prepare_figshare, read_cjdata
 from btc.data.sources.input_step import Resize
+from btc.errors import BtcError
 from tests.conftest import run_cli
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -236,3 +237,30 @@ def test_new_image_step_reproduces_what_prepare_wrote(synthetic, tmp_path):
     image, box = step.apply(read_gray_uint8(nt / "n0.jpg"))  # as btc predict reads it
     assert box == (0, 0, 44, 40)
     assert np.array_equal(image, cv2.imread(str(out / m.loc["normal/n0.jpg", "path"]), cv2.IMREAD_UNCHANGED))
+
+
+def test_no_tumor_folder_without_files_is_refused_before_anything_is_written(synthetic, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    with pytest.raises(BtcError, match="--no-tumor .*no files in the folder"):
+        prepare_figshare(synthetic, out, size=24, workers=1, no_tumor=empty)
+    assert not out.exists() and not list(tmp_path.glob("out*"))
+
+
+def test_leak_free_cv_defaults_to_the_official_folds(tmp_path, capsys):
+    if not SAMPLE.is_dir():
+        pytest.skip(f"{SAMPLE} not present (real Figshare sample, see ../shared/data/README.md)")
+    from btc.runfolder import CVFolder
+    from tests.conftest import run_cli
+
+    data = tmp_path / "fig"
+    prepare_figshare(SAMPLE, data, size=32, workers=1)
+    official = load_dataset(data).manifest["fold"].nunique()
+    out = tmp_path / "cv"
+    code, stdout, err = run_cli(["cv", "--data", data, "--model", "small_cnn", "--protocol", "leak-free",
+                                 "--image-size", "32", "--epochs", "1", "--fold", "1", "--device", "cpu", "--set", "val_fraction=0",
+                                 "--out", out], capsys)
+    assert code == 0, err
+    assert f"{official} folds, the dataset's official patient-wise folds" in stdout + err
+    assert CVFolder(out).read_folds().n_folds == official

@@ -50,7 +50,8 @@ def test_leak_free_removes_test_twins_and_keeps_training(kaggle_sample):
     paper, _ = split_roles(kaggle_sample, config())
     roles, text = split_roles(kaggle_sample, config(protocol="leak-free"))
     groups = kaggle_sample.leak_free_groups()[kaggle_sample.positions]
-    removed = int(((paper == "test") & (roles == "")).sum())
+    removed = int(((paper == "test") & (roles == "excluded")).sum())
+    assert not ((paper == "test") & (roles == "")).any()  # every removed image is listed as excluded
     assert removed > 0 and f"{removed} test images with a twin in training removed" in text
     assert ((roles == "train") == (paper == "train")).all()  # the training set as it is
     train_groups = set(groups[roles == "train"])
@@ -84,6 +85,15 @@ def test_a_changed_folds_is_printed_and_recorded(phantom_dir, tmp_path, capsys):
     code, stdout, err = run_cli(["cv", "--data", phantom_dir, "--model", "small_cnn", "--image-size", "32",
                                  "--epochs", "1", "--device", "cpu", "--folds", "2", "--fold", "1",
                                  "--out", out], capsys)
+    assert code == 0, err
+    # small_cnn trains with paper 002's recipe, which tests on the official split: no folds at all
+    assert "paper 002 does not cross-validate" in err
+    found = RunFolder(out / "fold-1").read_config()["provenance"]["deviations"]
+    assert "2-fold cross-validation (paper: the dataset's official Training/Testing split)" in found
+    out = tmp_path / "cv001"  # paper 001 cross-validated with ten folds
+    code, stdout, err = run_cli(["cv", "--data", phantom_dir, "--model", "small_cnn", "--recipe", "paper001",
+                                 "--image-size", "32", "--epochs", "1", "--device", "cpu", "--folds", "2",
+                                 "--fold", "1", "--out", out], capsys)
     assert code == 0, err
     assert "--folds 2; the paper's protocol has 10 folds" in err
     assert "folds 2 (paper: 10)" in RunFolder(out / "fold-1").read_config()["provenance"]["deviations"]

@@ -94,6 +94,10 @@ def test_the_papers_protocol_has_no_deviation(phantom_dir, tmp_path):
 
     config = resolve_config("dsconv_cbam", task="multiclass", overrides={"device": "cpu", "seed": 3})
     fingerprint = dataset_fingerprint(phantom_dir, load_dataset(phantom_dir).info)
+    assert fingerprint["size"] == 64  # the phantom is prepared at 64 px: enlarged to the paper's 224
+    assert deviations(config, {"source": "random"}, fingerprint) == [
+        "images prepared at 64 px, enlarged to 224 px (paper: 224 px images)"]
+    fingerprint["size"] = 224
     assert deviations(config, {"source": "random"}, fingerprint) == []
     changed = resolve_config("dsconv_cbam", task="multiclass", overrides={"epochs": 2, "lr": 0.01})
     assert deviations(changed, {"source": "random"}, fingerprint) == ["lr 0.01 (paper: 0.001)", "epochs 2 (paper: 35)"]

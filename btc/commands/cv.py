@@ -18,14 +18,11 @@ from btc.commands.ui import note, progress_for
 from btc.data.manifest import load_dataset
 from btc.engine import distributed
 from btc.engine.cv import CVResult, cross_validate
-from btc.engine.provenance import recipe_config
+from btc.engine.protocols import LEAK_FREE, official_fold_count
+from btc.engine.provenance import PAPER_CROSS_VALIDATES, recipe_config
 from btc.engine.runs import TaskData
 from btc.report.plots import write_missing_plots
 from btc.runfolder import CVFolder
-
-
-def recipe_folds(config) -> int:
-    return recipe_config(config).folds
 
 
 @distributed.in_session
@@ -35,11 +32,20 @@ def run(*, data: Path, model: str, folds: int | None, fold: int | None,
         parallel_folds: int = 1, force: bool = False, offline: bool = False) -> CVResult:
     if folds is None and out_dir is not None and CVFolder(out_dir).folds_path.is_file():
         folds = CVFolder(out_dir).read_folds().n_folds  # continue the CV in the folder
-    config = resolve(model, recipe, task, device, seed, {**overrides, **({"folds": folds} if folds else {})})
-    if folds is not None and folds != recipe_folds(config):
-        if not quiet:
-            note(f"note: --folds {folds}; the paper's protocol has {recipe_folds(config)} folds (recorded as a deviation)")
     task_data = TaskData.from_dataset(load_dataset(data), task)
+    config = resolve(model, recipe, task, device, seed, {**overrides, **({"folds": folds} if folds else {})})
+    official = official_fold_count(task_data) if config.protocol == LEAK_FREE else None
+    if folds is None and official is not None and official != config.folds:
+        folds = official  # leak-free uses the dataset's patient-wise folds (Figshare's cvind)
+        config = resolve(model, recipe, task, device, seed, {**overrides, "folds": folds})
+        if not quiet:
+            note(f"note: {folds} folds, the dataset's official patient-wise folds")
+    paper = recipe_config(config)
+    if not quiet and paper.paper and paper.paper not in PAPER_CROSS_VALIDATES:
+        note(f"note: paper {paper.paper} does not cross-validate (it tests on the dataset's official split); "
+             "this CV is recorded as a deviation")
+    elif not quiet and folds is not None and folds != paper.folds:
+        note(f"note: --folds {folds}; the paper's protocol has {paper.folds} folds (recorded as a deviation)")
     cv_dir = out_dir or default_run_dir(config, f"cv{config.folds}")
     progress = progress_for(quiet or not distributed.current().is_writer)
     with progress:

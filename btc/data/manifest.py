@@ -113,6 +113,9 @@ def _suspect_rows(df: pd.DataFrame, classes: list[str] | None, duplicate: Any) -
         empty = fold.isna() | (fold.astype(str) == "")
         number = pd.to_numeric(fold.where(~empty, None), errors="coerce")
         bad |= ~empty & ~(number.notna() & number.abs().lt(float("inf")))
+    if "dup_group" in df.columns:
+        group = df["dup_group"]
+        bad |= (group != "") & ~group.str.fullmatch(_POSITIVE).fillna(False).astype(bool)
     return [int(i) for i in bad.to_numpy().nonzero()[0]]
 
 
@@ -152,6 +155,10 @@ def _row_problem(i: int, rec: dict[str, Any], classes: list[str] | None, duplica
                 int(float(str(fold)))
             except (ValueError, OverflowError):
                 return _cell_error(i, "fold", fold, "must be an integer or empty")
+    group = rec.get("dup_group", "")
+    if group and not _POSITIVE.fullmatch(group):
+        return _cell_error(i, "dup_group", group, "must be a duplicate group number (1, 2, …) or empty, "
+                           "as btc prepare writes it")
     return None
 
 

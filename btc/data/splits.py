@@ -73,14 +73,16 @@ def patient_groups(df: pd.DataFrame) -> np.ndarray | None:
 
 
 def group_labels(df: pd.DataFrame) -> np.ndarray:
-    """One int label per row: the connected components of "same patient id" and "same `dup_group`".
+    """One int label per row: the connected components of "same patient id", "same `dup_group`"
+    and "same pixels" (`sha256`: exact copies stay together even in a manifest whose `dup_group`
+    was edited).
 
     Empty values link nothing (a row without patient and duplicate is its own group). Labels are
     numbered in manifest order of each group's first row.
     """
     n = len(df)
     heads, tails = [np.arange(n)], [np.arange(n)]
-    for column in ("patient_id", DUP_GROUP):
+    for column in ("patient_id", DUP_GROUP, "sha256"):
         if column not in df.columns:
             continue
         values = df[column].fillna("").astype(str).to_numpy()

@@ -23,19 +23,24 @@ from btc.progress import SILENT, Progress
 from btc.runfolder import CVFolder, CVSummary, FoldAssignment, FoldResult
 
 
-def assign_folds(data: TaskData, cv: CVFolder, config: TrainConfig) -> FoldAssignment:
+def assign_folds(data: TaskData, cv: CVFolder, config: TrainConfig,
+                 planned: FoldAssignment | None = None) -> FoldAssignment:
     """The fold of every task image: read from the CV folder when it has them, else made
-    (`make_folds`) and written there."""
+    (`make_folds`, or the `planned` assignment made so) and written there."""
     if cv.folds_path.is_file():
         return read_folds(data, cv)
-    folds, protocol = make_folds(data, config)
-    assignment = FoldAssignment(data.rows["path"].tolist(), folds, protocol)
+    assignment = planned or plan_folds(data, config)
     if distributed.current().is_writer:
         with cv.shared_lock():
             if cv.folds_path.is_file():  # another `--fold` process wrote them first
                 return read_folds(data, cv)
             cv.write_folds(assignment)
     return assignment
+
+
+def plan_folds(data: TaskData, config: TrainConfig) -> FoldAssignment:
+    folds, protocol = make_folds(data, config)
+    return FoldAssignment(data.rows["path"].tolist(), folds, protocol)
 
 
 def read_folds(data: TaskData, cv: CVFolder) -> FoldAssignment:
@@ -73,10 +78,12 @@ def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, fold: int 
     if fold is not None and not 1 <= fold <= config.folds:  # before anything is written
         raise BtcError(f"--fold {fold} is out of range: this CV has folds 1..{config.folds}")
     cv = CVFolder(out)
+    # folds a dataset cannot give (too many, not its official count) fail before a folder is made
+    planned = None if cv.folds_path.is_file() and not force else plan_folds(data, config)
     if distributed.current().is_writer:
         cv.claim(force=force)
     distributed.barrier()
-    assignment = assign_folds(data, cv, config)
+    assignment = assign_folds(data, cv, config, planned)
     n_folds = assignment.n_folds
     if n_folds != config.folds:
         raise BtcError(f"{cv.path} holds a {n_folds}-fold CV and --folds is {config.folds}: use --folds {n_folds} "
@@ -88,7 +95,7 @@ def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, fold: int 
         if distributed.current().active:
             raise BtcError("--parallel-folds runs folds in separate processes: do not combine it with torchrun")
         for k_ in todo:
-            check_resumable(cv.fold(k_), config)
+            check_resumable(cv.fold(k_), config, data)
         pending = [k_ for k_ in todo if not cv.fold(k_).is_complete()]
         run_folds_in_processes(data, config, cv, pending, parallel_folds, weights=weights,
                                offline=offline, progress=progress)
@@ -112,6 +119,7 @@ def run_fold(data: TaskData, config: TrainConfig, cv: CVFolder, k: int, assignme
     roles = np.where(assignment.folds == k, "test", "train").astype(object)
     roles = add_validation(data, roles, config)
     return train_run(data, roles, config, cv.fold(k), protocol=f"{assignment.protocol}, fold {k}", resume=True,
+                     evaluation="cv",
                      weights=weights, offline=offline, progress=progress, label=label)
 
 

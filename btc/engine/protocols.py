@@ -29,6 +29,7 @@ import numpy as np
 from btc.data.splits import holdout, kfold_assignments, twins_across
 from btc.engine.config import TrainConfig
 from btc.errors import BtcError
+from btc.runfolder import EXCLUDED
 
 if TYPE_CHECKING:
     from btc.engine.runs import TaskData
@@ -41,20 +42,28 @@ def _groups(data: TaskData, config: TrainConfig) -> np.ndarray | None:
     return data.leak_free_groups() if config.protocol == LEAK_FREE else None
 
 
-def split_roles(data: TaskData, config: TrainConfig) -> tuple[np.ndarray, str]:
-    """(role per task row: 'train' / 'test' / '' for rows left out, protocol description)."""
-    rows = data.rows
-    column = config.split_column
+def split_in_use(data: TaskData, config: TrainConfig) -> str:
+    """How a single run chooses its test images: `official` (the manifest's own split) or
+    `holdout` (a seeded test fraction: asked for, or the manifest has no official split)."""
+    rows, column = data.rows, config.split_column
     has_official = column in rows.columns and {"train", "test"} <= set(rows[column])
     if column != "split" and not has_official:
         raise BtcError(f"split column '{column}' is missing or lacks train and test rows")
+    return "official" if config.split == "official" and has_official else "holdout"
+
+
+def split_roles(data: TaskData, config: TrainConfig) -> tuple[np.ndarray, str]:
+    """(role per task row: 'train' / 'test' / 'excluded' (a leak-free twin) / '' for rows left
+    out, protocol description)."""
+    rows = data.rows
+    column = config.split_column
     groups = _groups(data, config)
-    if config.split == "official" and has_official:
+    if split_in_use(data, config) == "official":
         roles = np.where(rows[column].isin(["train", "test"]), rows[column], "").astype(object)
         text = f"{config.protocol}: the manifest's official split ('{column}')"
         if groups is not None:
             leaked = twins_across(groups[data.positions], roles == "train", roles == "test")
-            roles[leaked] = ""
+            roles[leaked] = EXCLUDED  # listed in the run's split.csv, never tested
             text += f", {int(leaked.sum())} test images with a twin in training removed"
         return roles, text
     manifest, labels = data.dataset_strata()
@@ -83,6 +92,11 @@ def add_validation(data: TaskData, roles: np.ndarray, config: TrainConfig) -> np
 def has_official_folds(data: TaskData) -> bool:
     rows = data.rows
     return "fold" in rows.columns and bool((rows["fold"].astype(str) != "").all()) and rows["fold"].notna().all()
+
+
+def official_fold_count(data: TaskData) -> int | None:
+    """How many patient-wise folds the dataset brings (Figshare's cvind), or None."""
+    return int(data.rows["fold"].astype(int).nunique()) if has_official_folds(data) else None
 
 
 def make_folds(data: TaskData, config: TrainConfig) -> tuple[np.ndarray, str]:

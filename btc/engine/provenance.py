@@ -45,17 +45,34 @@ def _is_paper_recipe(recipe: str) -> bool:
     return (RECIPES_DIR / f"{recipe}.yaml").is_file()
 
 
-def deviations(config: TrainConfig, weights: dict[str, Any], dataset: dict[str, Any]) -> list[str]:
-    """How `config` (with these initial weights, on this dataset) departs from the paper."""
+def deviations(config: TrainConfig, weights: dict[str, Any], dataset: dict[str, Any],
+               evaluation: str | None = None) -> list[str]:
+    """How `config` (with these initial weights, on this dataset) departs from the paper.
+
+    `evaluation` is how the run's test images were chosen: `official` (the manifest's split),
+    `holdout` (a seeded test fraction) or `cv` (a fold of a cross-validation); by default what
+    `config.split` asks for. Only the settings that evaluation uses are compared: a CV's test
+    fraction, or a single run's fold count, changes nothing and is no deviation.
+    """
     out: list[str] = []
-    if not _is_paper_recipe(config.recipe):
+    paper_recipe = _is_paper_recipe(config.recipe)
+    if not paper_recipe:
         out.append(f"recipe {config.recipe!r} is not one of btc's paper recipes")
     base = recipe_config(config)
+    evaluation = evaluation or config.split
     ours, theirs = config.to_dict(), base.to_dict()
+    unused = EVALUATION_FIELDS - ({"folds"} if evaluation == "cv" else
+                                  {"split_column"} if evaluation == "official" else {"test_fraction"})
+    if paper_recipe:
+        out += _evaluation_deviation(evaluation, config, base)
+        if evaluation == "cv" and base.paper not in PAPER_CROSS_VALIDATES:
+            unused.add("folds")  # said in the cross-validation's line
+        elif evaluation != "cv" and evaluation != base.split:
+            unused.add("test_fraction")  # said in the hold-out's line
     for name in ours:
         if name == "resize_size" and config.crop == "none":
             continue  # equal to image_size without a random crop: said once
-        if name not in NOT_PROTOCOL and ours[name] != theirs[name]:
+        if name not in NOT_PROTOCOL and name not in unused and ours[name] != theirs[name]:
             out.append(PROTOCOL_TEXT.get((name, ours[name])) or
                        f"{name.replace('_', ' ')} {_text(ours[name])} (paper: {_text(theirs[name])})")
     wanted = paper_wants_pretrained(config, base)
@@ -70,13 +87,35 @@ def deviations(config: TrainConfig, weights: dict[str, Any], dataset: dict[str, 
     crop = dataset.get("crop")
     if crop and crop != "unknown" and base.paper in PAPER_CROP and crop != PAPER_CROP[base.paper]:
         out.append(f"images prepared with crop {crop} (paper: {PAPER_CROP[base.paper]})")
+    size = dataset.get("size")
+    if isinstance(size, int) and size < config.resize_size:
+        out.append(f"images prepared at {size} px, enlarged to {config.resize_size} px "
+                   f"(paper: {base.resize_size} px images)")
     return out
+
+
+def _evaluation_deviation(evaluation: str, config: TrainConfig, base: TrainConfig) -> list[str]:
+    """How the run's test images were chosen, against the paper's way (see `deviations`)."""
+    if evaluation == "cv":
+        if base.paper in PAPER_CROSS_VALIDATES:
+            return []
+        return [f"{config.folds}-fold cross-validation (paper: {SPLIT_TEXT[base.split]})"]
+    if evaluation == base.split:
+        return []
+    if evaluation == "holdout":
+        return [f"a seeded hold-out test set, test fraction {config.test_fraction:g} (paper: {SPLIT_TEXT[base.split]})"]
+    return [f"the dataset's official split (paper: {SPLIT_TEXT[base.split]})"]
+
+
+# the fields of each way of choosing the test images; a run uses those of its evaluation only
+EVALUATION_FIELDS = {"split", "folds", "test_fraction", "split_column"}
+SPLIT_TEXT = {"official": "the dataset's official Training/Testing split", "holdout": "a random hold-out test set"}
+# the papers that cross-validated (paper 001: ten folds, Tables III-IV; paper 003: five, Table 4)
+PAPER_CROSS_VALIDATES = {"001", "003"}
 
 
 PROTOCOL_TEXT = {
     ("protocol", "leak-free"): "leak-free splits: patients and duplicate groups on one side (paper: image-level splits)",
-    ("split", "holdout"): "a seeded hold-out test set (paper: the dataset's official split)",
-    ("split", "official"): "the dataset's official split (paper: a random hold-out)",
 }
 
 # the crop each paper applied before resizing (paper 004: Kaggle's extreme-point crop)

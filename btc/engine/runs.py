@@ -28,6 +28,7 @@ from btc.engine.devices import resolve_device
 from btc.engine.evaluate import write_evaluation
 from btc.engine.image_cache import cached_images
 from btc.engine.metrics import compute_metrics
+from btc.engine.protocols import split_in_use
 from btc.engine.provenance import (
     dataset_fingerprint,
     deviations,
@@ -134,8 +135,9 @@ def build_model(config: TrainConfig, num_classes: int, weights: Path | None, *, 
 
 
 def run_provenance(data: TaskData, config: TrainConfig, device: torch.device, weights: dict[str, Any],
-                   protocol: str) -> dict[str, Any]:
-    """The run's provenance block of config.yaml (btc.engine.provenance)."""
+                   protocol: str, evaluation: str) -> dict[str, Any]:
+    """The run's provenance block of config.yaml (btc.engine.provenance); `evaluation` as in
+    `btc.engine.provenance.deviations`."""
     fingerprint = dataset_fingerprint(data.dataset.root, data.dataset.info)
     return {
         "initial_weights": weights,
@@ -144,12 +146,13 @@ def run_provenance(data: TaskData, config: TrainConfig, device: torch.device, we
         "device": device_name(device),
         "versions": versions(),
         "seed": config.seed,
-        "deviations": deviations(config, weights, fingerprint),
+        "deviations": deviations(config, weights, fingerprint, evaluation),
     }
 
 
-def check_resumable(run: RunFolder, config: TrainConfig) -> None:
-    """Refuse to resume a run folder made with another config (that would mix two runs)."""
+def check_resumable(run: RunFolder, config: TrainConfig, data: TaskData) -> None:
+    """Refuse to resume a run folder made with another config or on another dataset (that
+    would mix two runs: a CV's folds from two datasets with the same file names)."""
     if not run.config_path.is_file():
         return
     saved = run.read_config()
@@ -158,13 +161,21 @@ def check_resumable(run: RunFolder, config: TrainConfig) -> None:
     if changed:
         raise BtcError(f"{run.path} holds a run with another config ({', '.join(changed)}); "
                        "use another --out or the same options")
+    before = ((saved.get("provenance") or {}).get("dataset") or {}).get("manifest_sha256")
+    now = dataset_fingerprint(data.dataset.root, data.dataset.info)["manifest_sha256"]
+    if before and before != now:
+        raise BtcError(f"{run.path} holds a run on another dataset (manifest sha256 {before[:12]}, "
+                       f"--data {data.dataset.root} has {now[:12]}); use another --out")
 
 
 def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunFolder, *,
               protocol: str, resume: bool = False, force: bool = False, weights: Path | None = None,
               offline: bool = False, progress: Progress = SILENT,
-              label: str = "") -> dict[str, Any]:
+              label: str = "", evaluation: str | None = None) -> dict[str, Any]:
     """Train on the rows with role 'train' (selecting on 'val'), test on 'test'; return metrics.
+
+    `evaluation` says how the test rows were chosen (`cv` for a fold; by default the single
+    split `btc.engine.protocols.split_in_use` gives), for the run's deviations from its paper.
 
     The folder must be btc's (`RunFolder.claim`: a previous run is continued with `resume`,
     replaced with `force`); the writing process holds its lock throughout. A complete folder is
@@ -177,16 +188,16 @@ def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunFo
             run.claim(resume=resume, force=force)
         return _train_run(data, roles, config, run, protocol=protocol, resume=resume, weights=weights,
                           offline=offline, progress=progress if writer else SILENT,
-                          label=label)
+                          label=label, evaluation=evaluation or split_in_use(data, config))
 
 
 def _train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunFolder, *,
                protocol: str, resume: bool, weights: Path | None, offline: bool,
-               progress: Progress, label: str) -> dict[str, Any]:
+               progress: Progress, label: str, evaluation: str) -> dict[str, Any]:
     writer = distributed.current().is_writer
     run.path.mkdir(parents=True, exist_ok=True)
     if resume:
-        check_resumable(run, config)
+        check_resumable(run, config, data)
         if run.is_complete():
             return run.read_metrics()
         if run.last_checkpoint.is_file() and not run.best_checkpoint.is_file():
@@ -204,7 +215,7 @@ def _train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunF
              "classes": data.classes, "device_name": device_name(device), "btc_version": __version__,
              "torch_version": str(torch.__version__), "task": data.task, "split_protocol": protocol,
              "initial_weights": origin.get("source"),
-             "provenance": run_provenance(data, config, device, origin, protocol)}
+             "provenance": run_provenance(data, config, device, origin, protocol, evaluation)}
     if writer:
         run.write_config({**config.to_dict(), **extra})
         write_split(run, data, roles)

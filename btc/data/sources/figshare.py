@@ -324,6 +324,10 @@ def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, worke
             skipped.append(Skipped(rel_posix(extra, src), f"another {CVIND}; the first one is used"))
     if not mats and nt is None:
         raise BtcError(f"{src}: no .mat files found")
+    images = list_files(nt, skipped, nt.parent, exclude) if nt is not None else []
+    if nt is not None and not images:
+        raise BtcError(f"--no-tumor {nt}: no files in the folder (give the folder of the no-tumour "
+                       "images, e.g. the Kaggle set's Training/notumor)")
     with_folds = folds is not None
 
     def fold_of(stem: str) -> int | None:
@@ -343,7 +347,6 @@ def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, worke
                                                 "with_folds": with_folds},
                      fold, bit16, worker=_slice_one, description="prepare figshare")
         if nt is not None:
-            images = list_files(nt, skipped, nt.parent, exclude)
             nt_stems = unique_names([p.stem for p in images], [p.suffix for p in images])
             for img, stem in zip(images, nt_stems, strict=True):
                 orig = rel_posix(img, nt.parent)

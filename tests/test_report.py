@@ -637,6 +637,44 @@ def test_cli_errors_are_one_line(runs, broken, capsys, args, message):
     assert message in err and len(err.strip().splitlines()) == 1, err
 
 
+def _set(metrics: dict, field: str, value) -> dict:
+    """`metrics` with the dotted `field` (e.g. per_class.glioma.f1) set to `value`."""
+    *parents, last = field.split(".")
+    node = metrics
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return metrics
+
+
+@pytest.mark.parametrize("field, value", [
+    ("accuracy", "abc"), ("accuracy", [1]), ("accuracy", 5), ("accuracy", None), ("accuracy", True),
+    ("kappa", "x"), ("loss", -1), ("macro.recall", 1.5), ("per_class.glioma.f1", "bad"),
+    ("confusion_matrix", [["a"]]),
+])
+def test_a_corrupt_metrics_value_stops_with_one_line(runs, tmp_path, capsys, field, value):
+    """A value that is no number, or a rate outside [0, 1], is refused as corrupt: one line naming
+    the file and the field, never a traceback nor a printed 500.00 %."""
+    folder = RunFolder(shutil.copytree(runs["dsconv"], tmp_path / "dsconv"))
+    folder.metrics_path.write_text(json.dumps(_set(metrics(folder.path), field, value)))
+    code, out, err = run_cli(["report", folder.path], capsys)
+    assert code == 1 and out == "", out
+    assert len(err.strip().splitlines()) == 1, err
+    assert str(folder.metrics_path) in err and f"{field} is {value!r}" in err and "corrupt" in err, err
+
+
+@pytest.mark.parametrize("where, field", [("mean", "accuracy"), ("std", "kappa"), ("fold 2", "accuracy")])
+def test_a_corrupt_cv_summary_value_stops_with_one_line(runs, tmp_path, capsys, where, field):
+    cv = CVFolder(shutil.copytree(runs["cv"], tmp_path / "cv"))
+    summary = cv.read_summary()
+    target = {"mean": summary.mean, "std": summary.std}.get(where) or summary.folds[1].metrics
+    target[field] = "abc"
+    cv.write_summary(summary)
+    code, out, err = run_cli(["report", cv.path], capsys)
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert str(cv.summary_path) in err and f"{where} {field} is 'abc'" in err, err
+
+
 def test_csv_module_reads_every_line(runs, capsys):
     text = report(capsys, runs["cv"], "--format", "csv")
     lines = list(csv.reader(io.StringIO(text)))

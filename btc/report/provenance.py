@@ -4,7 +4,8 @@ initial weights, dataset fingerprint and the deviations from the paper's protoco
 One row per run in every report (DESIGN.md, Data contracts: Provenance), read from the run's
 `config.yaml` (a CV: every finished fold's, distinct values joined) and its test predictions.
 The weights, fingerprint and deviations come from the `provenance` block btc ≥ 0.2 writes
-(issue 14); a run without one says so.
+(issue 14); a run without one says so. The protocol row says whether the run was leak-free or
+followed the paper's split (`protocol_text`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from btc.report.model import UNKNOWN_PROVENANCE
+from btc.report.protocols import protocol_of
 from btc.report.runs import Run
 
 HASH_PREFIX = 12  # hex digits of a sha256 shown
@@ -59,14 +61,22 @@ def _from_provenance(run: Run, key: str, text) -> str:
     return "; ".join(dict.fromkeys(values))
 
 
+def _leak_free(run: Run, text: str) -> bool:
+    """Trained under the leak-free protocol: config.yaml's `protocol`, the description's own
+    first words ("leak-free: …"), or btc 0.1's leak-free split column `split_dedup`."""
+    return protocol_of(run) == "leak-free" or text.startswith("leak-free") or "split_dedup" in text
+
+
 def protocol_text(run: Run) -> str:
-    """The split protocol, saying whether it is the paper's split or the leak-free one."""
-    protocol = run.protocol or "unknown"
-    if "split_dedup" in protocol:
-        return f"leak-free ({protocol})"
-    if "'split'" in protocol:
-        return f"paper's split ({protocol})"
-    return protocol
+    """The split protocol, saying whether it is the leak-free one or the paper's split (a
+    leak-free run on the manifest's official split column `split` is leak-free: its test set
+    lost the images with a twin in training)."""
+    text = run.protocol or "unknown"
+    if _leak_free(run, text):
+        return text if text.startswith("leak-free") else f"leak-free ({text})"
+    if "'split'" in text:
+        return f"paper's split ({text})"
+    return text
 
 
 def _distinct(run: Run, key: str) -> str:

@@ -8,7 +8,9 @@ test predictions pooled, and whose `folds` are the finished folds, each a `Run` 
 protocol are those its `config.yaml` provenance records (a CV: every fold's, distinct ones joined;
 None for a run btc < 0.2 wrote, which records none). This module is the one place the report
 parses a CV folder; it reads files only through `btc.runfolder` (which also migrates a btc 0.1
-CV folder, folds 0…K−1, to folds 1…K).
+CV folder, folds 0…K−1, to folds 1…K). Every metric value read is checked (`btc.report.checks`):
+a corrupt one stops the report with one line naming the file and the field. A folder given more
+than once (`btc report runs/a runs/a`, or `runs/a/`) is read once.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from btc.errors import BtcError
+from btc.report.checks import check_metrics
 from btc.report.stats import bootstrap_accuracy_ci
-from btc.runfolder import CVFolder, Predictions, RunFolder, open_folder
+from btc.runfolder import CVFolder, CVSummary, Predictions, RunFolder, open_folder
 
 N_BOOT = 2000  # bootstrap resamples of the accuracy CI (seed 0)
 
@@ -146,8 +149,17 @@ def read_train_run(folder: RunFolder, name: str | None = None, fold: int | None 
     config = _config(folder)
     if metrics is None:
         metrics = folder.read_metrics()
+        check_metrics(metrics, folder.metrics_path)
     return Run(folder=folder, name=name or folder.path.name, config=config, metrics=metrics,
                predictions=folder.read_predictions(), fold=fold, protocol=str(config.get("split_protocol", config.get("protocol", ""))))
+
+
+def _check_summary(summary: CVSummary, source: Path) -> None:
+    """Every fold's metrics, their mean and std in cv.json: a one-line `BtcError` for a corrupt value."""
+    for fold in summary.folds:
+        check_metrics(fold.metrics, source, where=f"fold {fold.fold} ")
+    check_metrics(summary.mean, source, where="mean ")
+    check_metrics(summary.std, source, where="std ", spread=True)
 
 
 def read_cv(cv: CVFolder, name: str | None = None) -> Run:
@@ -155,6 +167,7 @@ def read_cv(cv: CVFolder, name: str | None = None) -> Run:
     summary = cv.read_summary()
     if not summary.folds:
         raise BtcError(f"{cv.path}: the CV has no finished fold yet")
+    _check_summary(summary, cv.summary_path)
     folds = [read_train_run(cv.fold(f.fold), fold=f.fold, metrics=f.metrics) for f in summary.folds]
     return Run(folder=cv, name=name or cv.path.name, config=folds[0].config, metrics=summary.mean,
                predictions=pool([f.predictions for f in folds], cv.path), std=summary.std, folds=folds,
@@ -168,9 +181,17 @@ def read_run(folder: str | Path | RunFolder | CVFolder) -> Run:
     return read_cv(folder) if isinstance(folder, CVFolder) else read_train_run(folder)
 
 
+def distinct_paths(paths: list[Path]) -> list[Path]:
+    """The paths in their order, each folder once (compared resolved: `a`, `./a/` and `/…/a` are one)."""
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        seen.setdefault(Path(path).resolve(), Path(path))
+    return list(seen.values())
+
+
 def read_runs(paths: list[Path]) -> list[Run]:
-    """Every folder as a `Run`, named by its folder (by its path where two names clash)."""
-    runs = [read_run(p) for p in paths]
+    """Every distinct folder as a `Run`, named by its folder (by its path where two names clash)."""
+    runs = [read_run(p) for p in distinct_paths(paths)]
     names = [r.name for r in runs]
     for run in runs:
         if names.count(run.name) > 1:

@@ -149,3 +149,14 @@ def test_folds_a_dataset_cannot_give_fail_before_a_folder_is_made(phantom_dir, t
 
 def test_dataset_fingerprint_records_the_prepared_size(phantom_dir):
     assert dataset_fingerprint(phantom_dir, load_dataset(phantom_dir).info)["size"] == 64
+
+
+def test_options_that_change_nothing_are_said_and_conflicting_ones_refused(phantom_dir, tmp_path, capsys):
+    code, _, err = run_cli(["cv", "--data", phantom_dir, *TINY, "--folds", "3", "--set", "folds=5",
+                            "--out", tmp_path / "cv", "-q"], capsys)
+    assert code == 1 and "--folds 3 and --set folds=5 disagree" in one_line(err)
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", "--data", phantom_dir, *TINY, "--test-fraction", "0.3", "--out", out], capsys)
+    assert code == 0, err
+    assert "--test-fraction 0.3 has no effect" in err
+    assert not any("test fraction" in d for d in RunFolder(out).read_config()["provenance"]["deviations"])

@@ -21,6 +21,7 @@ from btc.engine.cv import CVResult, cross_validate
 from btc.engine.protocols import LEAK_FREE, official_fold_count
 from btc.engine.provenance import PAPER_CROSS_VALIDATES, recipe_config
 from btc.engine.runs import TaskData
+from btc.errors import BtcError
 from btc.report.plots import write_missing_plots
 from btc.runfolder import CVFolder
 
@@ -30,6 +31,10 @@ def run(*, data: Path, model: str, folds: int | None, fold: int | None,
         recipe: str | None, task: str, device: str, seed: int, out_dir: Path | None,
         weights: Path | None, quiet: bool, overrides: dict[str, Any],
         parallel_folds: int = 1, force: bool = False, offline: bool = False) -> CVResult:
+    if folds is not None and overrides.get("folds", folds) != folds:
+        raise BtcError(f"--folds {folds} and --set folds={overrides['folds']} disagree: give one")
+    if folds is None and "folds" in overrides:
+        folds = int(overrides["folds"])
     if folds is None and out_dir is not None and CVFolder(out_dir).folds_path.is_file():
         folds = CVFolder(out_dir).read_folds().n_folds  # continue the CV in the folder
     task_data = TaskData.from_dataset(load_dataset(data), task)
@@ -63,7 +68,8 @@ def run(*, data: Path, model: str, folds: int | None, fold: int | None,
         rows += [("mean", summary.mean), ("std", summary.std)]
     state = "complete" if summary.complete else f"{len(summary.folds)}/{summary.n_folds} folds done"
     show(metrics_table(f"{model} {summary.protocol} CV on {data} ({task}) — {state}", rows), quiet=quiet)
-    result_text = one_line(summary.mean, summary.std) if summary.folds else "no fold finished yet"
+    spread = summary.std if len(summary.folds) > 1 else None  # no spread of a single fold
+    result_text = one_line(summary.mean, spread) if summary.folds else "no fold finished yet"
     provenance = result.folder.fold(summary.folds[0].fold).read_config().get("provenance") or {} if summary.folds else {}
     if provenance:
         provenance = {**provenance, "protocol": summary.protocol}  # the CV's, not its first fold's

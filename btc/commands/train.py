@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from btc.commands.results import metrics_table, one_line
-from btc.commands.ui import out, progress_for
+from btc.commands.ui import note, out, progress_for
 from btc.data.manifest import load_dataset
 from btc.engine import distributed
 from btc.engine.config import TrainConfig, resolve_config
-from btc.engine.protocols import add_validation, split_roles
+from btc.engine.protocols import add_validation, split_in_use, split_roles
 from btc.engine.runs import TaskData, train_run
 from btc.report.plots import write_missing_plots
 from btc.runfolder import RunFolder
@@ -72,6 +72,9 @@ def run(*, data: Path, model: str, recipe: str | None, task: str, device: str, s
     task_data = TaskData.from_dataset(load_dataset(data), task)
     run_folder = RunFolder(out_dir or default_run_dir(config, "train"))
     roles, protocol = split_roles(task_data, config)
+    if "test_fraction" in overrides and split_in_use(task_data, config) == "official" and not quiet:
+        note(f"note: --test-fraction {config.test_fraction:g} has no effect: the test set is the dataset's "
+             "official split (--set split=holdout draws a hold-out instead)")
     roles = add_validation(task_data, roles, config)
     progress = progress_for(quiet or not distributed.current().is_writer)
     with progress:

@@ -261,22 +261,34 @@ def _is_btc_folder(folder: Path, legacy: Path) -> bool:
     return False
 
 
-def _claim(folder: Path, kind: str, names: tuple[str, ...], legacy: Path, *, started: bool,
-           resume: bool, force: bool, flag: str) -> None:
-    """Make `folder` btc's to write (see the module docstring)."""
+def _claim_problem(folder: Path, kind: str, names: tuple[str, ...], legacy: Path) -> str | None:
+    """Why btc may not write a `kind` into `folder` whatever the options, or None (read only)."""
     if folder.exists() and not folder.is_dir():
-        raise BtcError(f"--out {folder} is a file, not a folder: choose a folder name")
-    folder.mkdir(parents=True, exist_ok=True)
+        return f"--out {folder} is a file, not a folder: choose a folder name"
+    if not folder.is_dir():
+        return None
     if not _is_btc_folder(folder, legacy):
         foreign = sorted(n for n in os.listdir(folder) if n in names or n.startswith("fold-"))
         if foreign:
-            raise BtcError(f"{folder} holds files btc did not write ({', '.join(foreign[:5])}"
-                           f"{', …' if len(foreign) > 5 else ''}): choose another --out")
-        _write_marker(folder, kind)
-        return
+            return (f"{folder} holds files btc did not write ({', '.join(foreign[:5])}"
+                    f"{', …' if len(foreign) > 5 else ''}): choose another --out")
+        return None
     other = _marker_kind(folder)
     if other is not None and other != kind:  # a train run and a CV never share a folder
-        raise BtcError(f"{folder} holds a btc {other}, not a {kind}: choose another --out")
+        return f"{folder} holds a btc {other}, not a {kind}: choose another --out"
+    return None
+
+
+def _claim(folder: Path, kind: str, names: tuple[str, ...], legacy: Path, *, started: bool,
+           resume: bool, force: bool, flag: str) -> None:
+    """Make `folder` btc's to write (see the module docstring)."""
+    problem = _claim_problem(folder, kind, names, legacy)
+    if problem is not None:
+        raise BtcError(problem)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not _is_btc_folder(folder, legacy):
+        _write_marker(folder, kind)
+        return
     if started and not resume:
         if not force:
             raise BtcError(f"{folder} already holds a btc {kind}: pass {flag} to continue it, "
@@ -349,6 +361,16 @@ class RunFolder:
         return dict(sorted(found.items()))
 
     # ownership
+    def check_claimable(self, *, alone: bool = True) -> None:
+        """Refuse, before anything is written (a lock file included), a folder btc may not use
+        for this run: a user's files, a btc CV, or — for a run of its own (`alone`) — a fold
+        folder inside a btc CV."""
+        problem = _claim_problem(self.path, "run", RUN_FILES, self.config_path)
+        if problem is None and alone and _marker_kind(self.path.parent) == "cv":
+            problem = f"{self.path} is inside the btc CV {self.path.parent}: choose another --out"
+        if problem is not None:
+            raise BtcError(problem)
+
     def claim(self, *, resume: bool = False, force: bool = False) -> None:
         """Make this folder btc's to write; refuse a user's files or a previous run (see module)."""
         _claim(self.path, "run", RUN_FILES, self.config_path, started=self.has_run(), resume=resume,

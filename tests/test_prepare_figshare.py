@@ -264,3 +264,19 @@ def test_leak_free_cv_defaults_to_the_official_folds(tmp_path, capsys):
     assert code == 0, err
     assert f"{official} folds, the dataset's official patient-wise folds" in stdout + err
     assert CVFolder(out).read_folds().n_folds == official
+
+
+@pytest.mark.parametrize("content", ["tumour class folders", "no image"])
+def test_no_tumor_folder_of_tumour_classes_or_without_images_is_refused(synthetic, tmp_path, content):
+    nt = tmp_path / "Training"
+    if content == "no image":
+        nt.mkdir()
+        (nt / "readme.txt").write_text("not an image")
+    else:
+        for name in ("glioma", "notumor"):
+            (nt / name).mkdir(parents=True)
+            cv2.imwrite(str(nt / name / "a.png"), np.zeros((20, 20), np.uint8))
+    out = tmp_path / "out"
+    with pytest.raises(BtcError, match="--no-tumor .*(glioma|no image files)"):
+        prepare_figshare(synthetic, out, size=24, workers=1, no_tumor=nt)
+    assert not out.exists()

@@ -160,3 +160,40 @@ def test_options_that_change_nothing_are_said_and_conflicting_ones_refused(phant
     assert code == 0, err
     assert "--test-fraction 0.3 has no effect" in err
     assert not any("test fraction" in d for d in RunFolder(out).read_config()["provenance"]["deviations"])
+
+
+def test_a_fold_joins_a_cv_only_with_its_settings_and_force_never_takes_other_folds(phantom_dir, tmp_path, capsys):
+    cv = tmp_path / "cv"
+    code, _, err = run_cli(["cv", "--data", phantom_dir, *TINY, "--folds", "2", "--fold", "1", "--out", cv, "-q"],
+                           capsys)
+    assert code == 0, err
+    before = (cv / "fold-1" / "metrics.json").read_bytes()
+    code, _, err = run_cli(["cv", "--data", phantom_dir, *TINY, "--seed", "5", "--folds", "2", "--fold", "2",
+                            "--out", cv, "-q"], capsys)
+    assert code == 1 and "another config (seed)" in one_line(err)
+    assert not (cv / "fold-2" / "config.yaml").exists()
+    code, _, err = run_cli(["cv", "--data", phantom_dir, *TINY, "--folds", "2", "--fold", "2", "--force",
+                            "--out", cv, "-q"], capsys)
+    assert code == 1 and "do not combine it with --fold" in one_line(err)
+    assert (cv / "fold-1" / "metrics.json").read_bytes() == before
+    # a train run of its own never goes into a fold folder of a CV
+    code, _, err = run_cli(["train", "--data", phantom_dir, *TINY, "--out", cv / "fold-2", "-q"], capsys)
+    assert code == 1 and "inside the btc CV" in one_line(err)
+    assert not (cv / "fold-2").exists()
+
+
+def test_a_refused_out_gets_no_lock_file(phantom_dir, tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.json").write_text('{"mine": true}')
+    code, _, err = run_cli(["train", "--data", phantom_dir, *TINY, "--out", mine, "-q"], capsys)
+    assert code == 1 and "did not write" in one_line(err)
+    assert sorted(p.name for p in mine.iterdir()) == ["metrics.json"]
+
+
+@pytest.mark.parametrize("item", ["folds=2.7", "epochs=1.9", "folds=true", "lr=yes"])
+def test_set_refuses_a_value_of_another_type(phantom_dir, tmp_path, capsys, item):
+    code, _, err = run_cli(["cv", "--data", phantom_dir, *TINY, "--set", item, "--out", tmp_path / "cv", "-q"],
+                           capsys)
+    assert code == 1 and f"got '{item.split('=')[1]}'" in one_line(err)
+    assert not (tmp_path / "cv").exists()

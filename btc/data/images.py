@@ -30,6 +30,9 @@ class ImageReadError(BtcError):
     """A file that cannot be decoded as an image."""
 
 
+#: File name suffixes of the images btc reads from a folder (`btc predict`, `--no-tumor`).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
 #: Formats OpenCV decodes whose size btc does not read from the header, so btc does not decode them.
 UNREAD_FORMATS = ("AVIF", "HDR", "OpenEXR")
 

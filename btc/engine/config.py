@@ -169,11 +169,14 @@ def _coerce(name: str, value: Any, template: Any) -> Any:
     parsed = yaml.safe_load(value)
     if isinstance(template, bool) and not isinstance(parsed, bool):
         raise BtcError(f"config '{name}' expects true/false (got {value!r})")
-    if isinstance(template, (int, float)) and not isinstance(template, bool):
-        try:
-            return type(template)(parsed)
-        except (TypeError, ValueError):
-            raise BtcError(f"config '{name}' expects a number (got {value!r})") from None
+    if isinstance(template, int) and not isinstance(template, bool):
+        if not isinstance(parsed, int) or isinstance(parsed, bool):  # 2.7 or true is no count
+            raise BtcError(f"config '{name}' expects a whole number (got {value!r})")
+        return parsed
+    if isinstance(template, float):
+        if not isinstance(parsed, (int, float)) or isinstance(parsed, bool):
+            raise BtcError(f"config '{name}' expects a number (got {value!r})")
+        return float(parsed)
     return parsed
 
 

@@ -77,6 +77,9 @@ def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, fold: int 
     """
     if fold is not None and not 1 <= fold <= config.folds:  # before anything is written
         raise BtcError(f"--fold {fold} is out of range: this CV has folds 1..{config.folds}")
+    if fold is not None and force:
+        raise BtcError("--force replaces the whole CV folder, every fold's results with it: "
+                       "do not combine it with --fold")
     cv = CVFolder(out)
     # folds a dataset cannot give (too many, not its official count) fail before a folder is made
     planned = None if cv.folds_path.is_file() and not force else plan_folds(data, config)
@@ -91,11 +94,11 @@ def cross_validate(data: TaskData, config: TrainConfig, out: Path, *, fold: int 
     if fold is not None and not 1 <= fold <= n_folds:
         raise BtcError(f"--fold {fold} is out of range: this CV has folds 1..{n_folds}")
     todo = [fold] if fold is not None else list(range(1, n_folds + 1))
+    for k_ in range(1, n_folds + 1):  # every fold already started, not only those run now
+        check_resumable(cv.fold(k_), config, data)
     if parallel_folds > 1 and len(todo) > 1:
         if distributed.current().active:
             raise BtcError("--parallel-folds runs folds in separate processes: do not combine it with torchrun")
-        for k_ in todo:
-            check_resumable(cv.fold(k_), config, data)
         pending = [k_ for k_ in todo if not cv.fold(k_).is_complete()]
         run_folds_in_processes(data, config, cv, pending, parallel_folds, weights=weights,
                                offline=offline, progress=progress)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from btc.data.dataset import INTERPOLATION, decode_resized
-from btc.data.images import ImageReadError, read_gray_uint8
+from btc.data.images import IMAGE_SUFFIXES, ImageReadError, read_gray_uint8
 from btc.data.sources import InputStep, new_image_step
 from btc.engine.checkpoint import Checkpoint
 from btc.engine.config import TrainConfig
@@ -42,7 +42,7 @@ from btc.engine.predictor import Predictor
 from btc.io import read_yaml
 from btc.runfolder import RunFolder
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 
 
 # --------------------------------------------------------------------------- what prepare did

@@ -183,6 +183,8 @@ def train_run(data: TaskData, roles: np.ndarray, config: TrainConfig, run: RunFo
     (and shows progress).
     """
     writer = distributed.current().is_writer
+    if writer:
+        run.check_claimable(alone=evaluation != "cv")  # refused before a lock file is made
     with run.lock() if writer else contextlib.nullcontext():  # first: --force never touches a live run
         if writer:
             run.claim(resume=resume, force=force)

@@ -49,7 +49,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from btc.data.images import resize_square, to_uint8
+from btc.data.images import IMAGE_SUFFIXES, resize_square, to_uint8
 from btc.data.limits import ImageLimits
 from btc.data.prepare.classes import default_tasks, ordered_classes
 from btc.data.prepare.finishing import PrepareSummary, finish
@@ -69,6 +69,7 @@ from btc.errors import BtcError
 from btc.progress import SILENT, Progress
 
 from .input_step import Resize, recorded_size
+from .kaggle import CLASS_ALIASES
 
 LABELS = {1: "meningioma", 2: "glioma", 3: "pituitary"}
 CVIND = "cvind.mat"
@@ -291,6 +292,20 @@ def complete_folds(df: pd.DataFrame) -> dict[str, Any]:
     return {"fold_source": {"cvind": int((source == "cvind").sum()), "btc": int((source == "btc").sum())}}
 
 
+def _check_no_tumor_folder(folder: Path, images: list[Path]) -> None:
+    """Refuse a `--no-tumor` folder that holds no image, or tumour class folders (every image in
+    it would be labelled notumor: the Kaggle set's Training/ instead of Training/notumor)."""
+    hint = "give the folder of the no-tumour images, e.g. the Kaggle set's Training/notumor"
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in images):
+        raise BtcError(f"--no-tumor {folder}: no image files in the folder ({hint})")
+    for path in images:
+        for part in path.relative_to(folder).parts[:-1]:
+            label = CLASS_ALIASES.get(part.strip().lower().replace(" ", "_").replace("-", "_"))
+            if label is not None and label != "notumor":
+                raise BtcError(f"--no-tumor {folder}: holds a '{part}' folder, whose images are not "
+                               f"no-tumour images ({hint})")
+
+
 def input_step(info: dict[str, Any]) -> Resize:
     """A new image: grayscale uint8 (an int16 slice windowed to its [min, max]), resized to `--size`²."""
     return Resize(recorded_size(info))
@@ -325,9 +340,8 @@ def prepare_figshare(src: str | Path, out: str | Path, *, size: int = 512, worke
     if not mats and nt is None:
         raise BtcError(f"{src}: no .mat files found")
     images = list_files(nt, skipped, nt.parent, exclude) if nt is not None else []
-    if nt is not None and not images:
-        raise BtcError(f"--no-tumor {nt}: no files in the folder (give the folder of the no-tumour "
-                       "images, e.g. the Kaggle set's Training/notumor)")
+    if nt is not None:
+        _check_no_tumor_folder(nt, images)
     with_folds = folds is not None
 
     def fold_of(stem: str) -> int | None:

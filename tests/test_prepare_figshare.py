@@ -243,7 +243,7 @@ def test_no_tumor_folder_without_files_is_refused_before_anything_is_written(syn
     empty = tmp_path / "empty"
     empty.mkdir()
     out = tmp_path / "out"
-    with pytest.raises(BtcError, match="--no-tumor .*no files in the folder"):
+    with pytest.raises(BtcError, match="--no-tumor .*no image files in the folder"):
         prepare_figshare(synthetic, out, size=24, workers=1, no_tumor=empty)
     assert not out.exists() and not list(tmp_path.glob("out*"))
 

@@ -171,7 +171,7 @@ def _coerce(name: str, value: Any, template: Any) -> Any:
         raise BtcError(f"config '{name}' expects true/false (got {value!r})")
     if isinstance(template, int) and not isinstance(template, bool):
         if not isinstance(parsed, int) or isinstance(parsed, bool):  # 2.7 or true is no count
-            raise BtcError(f"config '{name}' expects a whole number (got {value!r})")
+            raise BtcError(f"config '{name}' expects a number, a whole one (got {value!r})")
         return parsed
     if isinstance(template, float):
         if not isinstance(parsed, (int, float)) or isinstance(parsed, bool):

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from btc.data import png
 from btc.data.image_header import declared_size, image_format, jpeg_frame
 from btc.data.limits import ImageLimits
 from btc.errors import BtcError
@@ -222,7 +223,8 @@ def hamming(hash_a: str, hash_b: str) -> int:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", image)
-    if not ok:
-        raise ImageReadError("PNG encoding failed")
-    return buf.tobytes()
+    """PNG bytes of `image`: OpenCV's, byte for byte, faster for gray uint8 (`btc.data.png`)."""
+    try:
+        return png.encode_png(image)
+    except png.EncodeError as e:
+        raise ImageReadError(str(e)) from None

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """`btc prepare kaggle` against the plain two-process script of the Kaggle dataset page (issue 17.1).
 
-    python benchmarks/prepare_kaggle.py [--src DIR ...] [--size 256] [--workers 2] [--rounds 3]
-                                        [--limit N] [--profile] [--btc COMMAND] [--out FILE]
+    python benchmarks/prepare_kaggle.py [--src DIR[@N] ...] [--size 256] [--workers 2] [--rounds 3]
+                                        [--limit N] [--stages] [--profile] [--btc COMMAND] [--out FILE]
 
 Both are timed as the commands a user runs, end to end (interpreter start, imports, every image,
 and for btc the bookkeeping), on the same images, into fresh output folders on the same disk:
@@ -22,12 +22,14 @@ and for btc the bookkeeping), on the same images, into fresh output folders on t
   audit (exact duplicates, near-duplicate candidates by multi-index hashing, each confirmed by
   its pixels), dataset.yaml, the ownership marker and the atomic swap into OUT.
 
-Both write PNG through OpenCV's encoder with the same parameters (none: OpenCV's default
-compression level), and the total bytes each wrote are recorded. The machine is shared, so the
+Both write the same PNG files: the reference through OpenCV's encoder with no parameter (its
+default compression: zlib level 1, `Z_RLE`, Sub filter), btc the same bytes through zlib-ng
+(`btc.data.png`, tested equal to OpenCV's file byte for byte); the total bytes each wrote are
+recorded. The machine is shared, so the
 two are run alternately, each round in the other order (reference then btc, btc then reference,
-…), each command started after a `sync` (the files the previous one wrote and deleted on the
-disk: otherwise the second command of a pair pays for the first's writeback when it creates its
-files), and the result is the median over
+…), each command started after a `sync` (the files the previous one wrote reach the disk:
+otherwise the second command of a pair pays for the first's writeback when it creates its
+files) and every output kept until the last command (`_settle`), and the result is the median over
 rounds of the speed ratio btc / reference (= reference seconds / btc seconds, ≥ 0.9 is the
 target), with the load average before each run and the CPU seconds each used (`getrusage` of
 the finished command and the processes it waited for: less sensitive to other jobs than wall
@@ -39,6 +41,18 @@ imports): `work_seconds`.
 `--btc` times another btc, e.g. the version before a change:
 `git archive <commit> btc | tar -x -C /tmp/old` then
 `--btc "env PYTHONPATH=/tmp/old .venv/bin/python -P -m btc"` (`-P`: not the btc of the current folder).
+
+Datasets (`--src`, repeatable): by default kaggle-224, the 188-image original-size sample, and
+that sample with each image linked 37 times (`DIR@37`, 6,956 inputs): the issue's figures are on
+the 7,023 originals, which ../shared does not hold; on the sample alone start-up and finishing
+weigh far more than on the full set, and kaggle-224's small images make the PNG encoding (the
+same work on both sides) weigh more than on originals.
+
+`--stages` also times each step of both pipelines per image in this process (`stage_costs`: no
+pool, no start-up, no finishing): read and decode, crop, resize, PNG encode and write on both
+sides, and btc's bookkeeping (pixel SHA-256 and perceptual hash of the written and original
+image, the thumbnail for the near-duplicate check) on its side; btc's steps are a timed copy
+of its worker, checked to give the worker's row.
 
 `--profile` also runs `prepare_kaggle` in this process under cProfile (workers=1, so every
 image's work is seen) and records the time per stage and the top functions.
@@ -141,9 +155,12 @@ def _timed(command: list[str]) -> tuple[float, float, str]:
 
 
 def _settle() -> None:
-    """Before each timed command: the previous command's written and deleted files reach the disk
-    (`sync`), so that neither command pays for the other's writeback (270 MB of PNG per run on
-    kaggle-224: whichever ran second was charged up to half a millisecond per file it created)."""
+    """Before each timed command: the previous command's written files reach the disk (`sync`), so
+    that neither command pays for the other's writeback (270 MB of PNG per run on kaggle-224:
+    whichever ran second was charged up to half a millisecond per file it created). The outputs
+    are deleted only after the last command (`measure`): on a file system mounted with `discard`
+    (this machine's), deleting 7,000 files makes the next ones slow to create (0.02 → 0.4 ms per
+    file) while the freed blocks are discarded."""
     os.sync()
     time.sleep(0.5)
 
@@ -164,6 +181,22 @@ def _linked_subset(src: Path, limit: int, into: Path) -> Path:
         dst = into / f.relative_to(src)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(f, dst)
+    return into
+
+
+def _linked_repeats(src: Path, repeat: int, into: Path) -> Path:
+    """Every image of `src` linked `repeat` times under `into` (`<stem>_rNN<suffix>`): inputs at the
+    original sizes in the number of the full set, so that per-image costs weigh as they do there
+    and start-up and finishing costs do not dominate as on the 188-image sample. The copies are
+    exact: btc's audit groups them by pixel hash (no pixel check of near duplicates among them)."""
+    for split in SPLITS:
+        if not (src / split).is_dir():
+            continue
+        for label in sorted(os.listdir(src / split)):
+            (into / split / label).mkdir(parents=True, exist_ok=True)
+            for f in sorted((src / split / label).iterdir()):
+                for k in range(repeat):
+                    os.symlink(f.resolve(), into / split / label / f"{f.stem}_r{k:02d}{f.suffix}")
     return into
 
 
@@ -211,19 +244,137 @@ def _profile(src: Path, size: int, scratch: Path, top: int = 25) -> dict:
             "top_tottime": rows}
 
 
+# --------------------------------------------------------------------------- where the time goes
+
+
+def _reference_steps(path: str, out: str, size: int, clock: dict[str, int]) -> None:
+    """`reference_crop`, each step timed into `clock` (nanoseconds)."""
+    t = time.perf_counter_ns()
+
+    def tick(step: str) -> None:
+        nonlocal t
+        now = time.perf_counter_ns()
+        clock[step] = clock.get(step, 0) + now - t
+        t = now
+
+    gray = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2GRAY)
+    tick("read and decode")
+    thresh = cv2.threshold(cv2.GaussianBlur(gray, (5, 5), 0), 45, 255, cv2.THRESH_BINARY)[1]
+    thresh = cv2.dilate(cv2.erode(thresh, None, iterations=2), None, iterations=2)
+    c = max(imutils.grab_contours(cv2.findContours(thresh.copy(), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)),
+            key=cv2.contourArea)
+    left, right = tuple(c[c[:, :, 0].argmin()][0]), tuple(c[c[:, :, 0].argmax()][0])
+    top, bottom = tuple(c[c[:, :, 1].argmin()][0]), tuple(c[c[:, :, 1].argmax()][0])
+    cropped = gray[top[1]:bottom[1], left[0]:right[0]]
+    tick("crop")
+    resized = cv2.resize(cropped, (size, size))
+    tick("resize")
+    cv2.imwrite(out, resized)
+    tick("PNG encode and write")
+
+
+def _btc_steps(task: dict, clock: dict[str, int]) -> dict:
+    """`btc.data.sources.kaggle._prepare_one` (extreme crop, PNG), each step timed into `clock`;
+    returns its row (checked against `_prepare_one`'s by `stage_costs`)."""
+    from btc.data.crop import crop_box
+    from btc.data.images import phash64, pixel_sha256, resize_square
+    from btc.data.prepare.inputs import read_input_image
+    from btc.data.prepare.writing import encode_image, staged, write_staged
+    from btc.data.similarity import thumbnail
+
+    t = time.perf_counter_ns()
+
+    def tick(step: str) -> None:
+        nonlocal t
+        now = time.perf_counter_ns()
+        clock[step] = clock.get(step, 0) + now - t
+        t = now
+
+    gray = read_input_image(task)
+    tick("read and decode")
+    result = crop_box(gray, task["pad"])
+    tick("crop")
+    x0, y0, x1, y1 = result.box
+    out = resize_square(gray[y0:y1, x0:x1], task["size"])
+    tick("resize")
+    data = encode_image(out, "png")
+    tick("PNG encode")
+    write_staged(staged(task, task["path"]), data)
+    tick("PNG write")
+    row = {"sha256": pixel_sha256(out), "orig_sha256": pixel_sha256(gray)}
+    tick("SHA-256 of the written and original pixels")
+    row.update(phash=phash64(out), orig_phash=phash64(gray))
+    tick("perceptual hash of the written and original image")
+    thumbnail(out)
+    tick("thumbnail for the near-duplicate check")
+    row["crop"] = ",".join(map(str, result.box))
+    return row
+
+
+def stage_costs(src: Path, size: int, scratch: Path, images: int = 1500, passes: int = 3) -> dict:
+    """Milliseconds per image of each step of both pipelines, in this one process (no pool, no
+    start-up or finishing), on the same `images` inputs (spread over the dataset), `passes`
+    alternating passes each into fresh folders after a `sync`; btc's steps are those of
+    `_prepare_one`, whose rows they must reproduce (checked on the first images)."""
+    import shutil
+
+    from btc.data.limits import ImageLimits
+    from btc.data.sources.kaggle import _prepare_one
+
+    files = sorted(str(f) for s in SPLITS if (src / s).is_dir() for f in (src / s).rglob("*") if f.is_file())
+    files = files[::max(1, len(files) // images)][:images]
+    limits = ImageLimits.from_env().as_dict()
+    cv2.setNumThreads(1)  # as in a worker of either pool
+
+    def task(k: int, path: str, stage: Path) -> dict:
+        return {"src": path, "key": path, "fp": "", "stage": str(stage), "limits": limits, "split": "Training",
+                "label": "glioma", "path": f"images/{k % 8}/{k}.png", "crop": "extreme", "pad": 0, "size": size,
+                "format": "png"}
+
+    check = scratch / "check"
+    for k, path in enumerate(files[:20]):
+        expected = _prepare_one(task(k, path, check))["row"]
+        got = _btc_steps(task(k, path, check / "steps"), {})
+        if any(got[key] != expected[key] for key in got):
+            raise RuntimeError(f"the timed btc steps no longer reproduce _prepare_one on {path}: update _btc_steps")
+    clocks: dict[str, dict[str, int]] = {"reference": {}, "btc": {}}
+    for p in range(passes):
+        for name in ("reference", "btc") if p % 2 == 0 else ("btc", "reference"):
+            out = scratch / f"steps-{name}-{p}"
+            for k in range(8):
+                (out / "images" / str(k)).mkdir(parents=True)
+            _settle()
+            for k, path in enumerate(files):
+                if name == "reference":
+                    _reference_steps(path, str(out / "images" / str(k % 8) / f"{k}.png"), size, clocks[name])
+                else:
+                    _btc_steps(task(k, path, out), clocks[name])
+    for p in range(passes):
+        for name in clocks:
+            shutil.rmtree(scratch / f"steps-{name}-{p}", ignore_errors=True)
+    per_image = {name: {step: round(ns / passes / len(files) / 1e6, 4) for step, ns in clock.items()}
+                 for name, clock in clocks.items()}
+    totals = {name: round(sum(steps.values()), 4) for name, steps in per_image.items()}
+    return {"images": len(files), "passes": passes, "ms_per_image": per_image, "total_ms_per_image": totals,
+            "btc_over_reference": round(totals["btc"] / totals["reference"], 3)}
+
+
 def measure(src: Path, *, size: int, workers: int, rounds: int, scratch: Path, limit: int | None,
-            profile: bool, btc: list[str] | None = None, log=print) -> dict:
+            profile: bool, btc: list[str] | None = None, log=print, repeat: int = 1, stages: bool = False) -> dict:
     """Alternate reference and btc `rounds` times on `src`; the record of one dataset."""
     import shutil
 
     if limit:
         src = _linked_subset(src, limit, scratch / "src")
+    if repeat > 1:
+        src = _linked_repeats(src, repeat, scratch / "repeated")
     images = sum(1 for s in SPLITS if (src / s).is_dir() for f in (src / s).rglob("*") if f.is_file() or f.is_symlink())
     ref_cmd = [sys.executable, str(Path(__file__).resolve()), "--reference", str(src), "{out}", "--size", str(size),
                "--processes", str(workers)]
     btc_cmd = [*(btc or _btc_command()), "prepare", "kaggle", str(src), "{out}", "--size", str(size),
                "--workers", str(workers), "--quiet"]
     runs = []
+    outputs: list[Path] = []  # deleted after the last command (`_settle`)
     for r in range(rounds):
         row = {"round": r + 1, "first": "reference" if r % 2 == 0 else "btc"}
         order = (("reference", ref_cmd), ("btc", btc_cmd))
@@ -239,7 +390,7 @@ def measure(src: Path, *, size: int, workers: int, rounds: int, scratch: Path, l
             else:  # the one-line result: "wrote N images to OUT in S s; …"
                 row[name]["work_seconds"] = float(re.search(r" in ([0-9.]+) s;", stdout).group(1))
             row[name]["work_seconds"] = round(row[name]["work_seconds"], 3)
-            shutil.rmtree(out, ignore_errors=True)
+            outputs.append(out)
         row["speed_ratio"] = round(row["reference"]["seconds"] / row["btc"]["seconds"], 3)
         row["work_speed_ratio"] = round(row["reference"]["work_seconds"] / row["btc"]["work_seconds"], 3)
         row["cpu_ratio"] = round(row["reference"]["cpu_seconds"] / row["btc"]["cpu_seconds"], 3)
@@ -249,6 +400,8 @@ def measure(src: Path, *, size: int, workers: int, rounds: int, scratch: Path, l
             f"{row['speed_ratio']:.2f}, work {row['work_speed_ratio']:.2f}, CPU {row['cpu_ratio']:.2f} "
             f"(load {row['reference']['load_1min_before']:.1f})")
         runs.append(row)
+    for out in outputs:
+        shutil.rmtree(out, ignore_errors=True)
 
     def median(values: list[float]) -> float:
         values = sorted(values)
@@ -256,7 +409,7 @@ def measure(src: Path, *, size: int, workers: int, rounds: int, scratch: Path, l
         return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
     record = {
-        "src": str(src if not limit else src.resolve()), "images": images, "limit": limit, "size": size,
+        "src": str(src if not limit else src.resolve()), "images": images, "limit": limit, "repeat": repeat, "size": size,
         "processes": workers, "rounds": runs,
         "median_reference_s": round(median([r["reference"]["seconds"] for r in runs]), 3),
         "median_btc_s": round(median([r["btc"]["seconds"] for r in runs]), 3),
@@ -267,19 +420,33 @@ def measure(src: Path, *, size: int, workers: int, rounds: int, scratch: Path, l
     }
     if profile:
         record["profile_btc_in_process"] = _profile(src, size, scratch)
+    if stages:
+        record["steps_in_one_process"] = stage_costs(src, size, scratch)
+        log(f"  per image in one process: reference {record['steps_in_one_process']['total_ms_per_image']['reference']:.3f} "
+            f"ms, btc {record['steps_in_one_process']['total_ms_per_image']['btc']:.3f} ms")
     return record
+
+
+def _source(text: str) -> tuple[Path, int]:
+    """`DIR` or `DIR@N` (each image of DIR linked N times, `_linked_repeats`)."""
+    path, _, count = text.rpartition("@")
+    if path and count.isdigit() and int(count) >= 1:
+        return Path(path), int(count)
+    return Path(text), 1
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     data = ROOT.parent / "shared" / "data"
-    parser.add_argument("--src", type=Path, action="append", default=None,
-                        help="a Kaggle-layout folder (repeatable; default: ../shared/data/kaggle-224 and "
-                             "kaggle-original-sample)")
+    parser.add_argument("--src", action="append", default=None,
+                        help="a Kaggle-layout folder, DIR@N to link each of its images N times (repeatable; "
+                             "default: ../shared/data/kaggle-224, kaggle-original-sample and kaggle-original-sample@37)")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2, help="processes of both (default 2)")
     parser.add_argument("--rounds", type=int, default=3, help="reference/btc pairs per dataset (default 3)")
     parser.add_argument("--limit", type=int, default=None, help="only N images of each dataset")
+    parser.add_argument("--stages", action="store_true",
+                        help="also time each step of both pipelines per image, in this process")
     parser.add_argument("--profile", action="store_true", help="also profile btc's prepare in this process")
     parser.add_argument("--tmp", type=Path, default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--btc", default=None,
@@ -297,8 +464,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     from btc.bench.provenance import cpu_name, result_header
 
-    sources = args.src or [data / "kaggle-224", data / "kaggle-original-sample"]
-    for src in sources:
+    sources = [_source(text) for text in args.src] if args.src else [
+        (data / "kaggle-224", 1), (data / "kaggle-original-sample", 1), (data / "kaggle-original-sample", 37)]
+    for src, _repeat in sources:
         if not (src / "Training").is_dir():
             sys.exit(f"{src}: not the Kaggle layout (Training/, Testing/); see ../shared/data/README.md")
     result = {
@@ -306,17 +474,19 @@ def main(argv: list[str] | None = None) -> dict:
         "cpu": {"name": cpu_name(), "count": os.cpu_count(),
                 "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None},
         "libraries": {"opencv": cv2.__version__, "numpy": np.__version__, "imutils": imutils.__version__},
-        "png": "both through OpenCV's PNG encoder with no parameter (its default compression level)",
+        "png": ("the same files: the reference through OpenCV's PNG encoder with no parameter (zlib level 1, "
+                "Z_RLE, Sub filter), btc through btc.data.png (the same bytes, deflated by zlib-ng)"),
         "ratio": "speed btc / reference = reference seconds / btc seconds, median over alternating rounds",
         "datasets": [],
     }
-    for src in sources:
-        print(f"{src} (--size {args.size}, {args.workers} processes, {args.rounds} rounds; "
+    for src, repeat in sources:
+        print(f"{src}{f' (each image linked {repeat} times)' if repeat > 1 else ''} (--size {args.size}, {args.workers} processes, {args.rounds} rounds; "
               f"{os.cpu_count()} CPUs: {cpu_name()})", flush=True)
         scratch = Path(tempfile.mkdtemp(prefix="btc-prepare-bench-", dir=args.tmp))
         try:
             record = measure(src, size=args.size, workers=args.workers, rounds=args.rounds, scratch=scratch,
                              limit=args.limit, profile=args.profile, btc=shlex.split(args.btc) if args.btc else None,
+                             repeat=repeat, stages=args.stages,
                              log=lambda s: print(s, flush=True))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -11,7 +11,8 @@
   decoded BGR image for a 1-channel file and for gray-looking colour files, within the BGR
   image's rounding otherwise; any other file as `to_gray_uint8(read_image(...))`;
 - the commands start without pandas (imported by a thread while the workers run);
-- `benchmarks/prepare_kaggle.py` runs end to end and writes its JSON contract.
+- `benchmarks/prepare_kaggle.py` runs end to end and writes its JSON contract; its timed copy of
+  the worker's steps reproduces the worker's row.
 """
 
 from __future__ import annotations
@@ -208,16 +209,37 @@ def test_benchmark_script_writes_its_json_contract(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "bench.json"
-    result = module.main(["--src", str(SAMPLE), "--limit", "12", "--rounds", "1", "--size", "64", "--out", str(out)])
+    result = module.main(["--src", f"{SAMPLE}@2", "--limit", "12", "--rounds", "1", "--size", "64", "--stages",
+                          "--out", str(out)])
     assert json.loads(out.read_text()) == result
     assert {"benchmark", "device", "versions", "command", "date"} <= set(result)
     (record,) = result["datasets"]
-    assert record["images"] == 12 and len(record["rounds"]) == 1
+    assert record["images"] == 24 and record["repeat"] == 2 and len(record["rounds"]) == 1
     (row,) = record["rounds"]
-    assert row["reference"]["images"] == 12 and row["reference"]["failed"] == 0
+    assert row["reference"]["images"] == 24 and row["reference"]["failed"] == 0
     for side in ("reference", "btc"):
         assert row[side]["seconds"] > row[side]["work_seconds"] > 0 and row[side]["png_bytes"] > 0
     assert record["median_speed_ratio"] == row["speed_ratio"] > 0
+    # the per-step costs: the same steps on both sides, btc's bookkeeping on its side only
+    steps = record["steps_in_one_process"]
+    assert steps["images"] == 24
+    shared = {"read and decode", "crop", "resize"}
+    assert set(steps["ms_per_image"]["reference"]) == shared | {"PNG encode and write"}
+    assert shared | {"PNG encode", "PNG write", "SHA-256 of the written and original pixels"} < set(steps["ms_per_image"]["btc"])
+    assert all(ms > 0 for side in steps["ms_per_image"].values() for ms in side.values())
+    assert steps["total_ms_per_image"]["btc"] == pytest.approx(sum(steps["ms_per_image"]["btc"].values()), abs=1e-3)
+
+
+def test_benchmark_steps_are_checked_against_the_worker(tmp_path, monkeypatch):
+    """The timed copy of btc's worker refuses to time steps that no longer give the worker's row."""
+    sample_files()
+    spec = importlib.util.spec_from_file_location("prepare_kaggle_bench2", REPO / "benchmarks" / "prepare_kaggle.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    steps = module._btc_steps
+    monkeypatch.setattr(module, "_btc_steps", lambda task, clock: {**steps(task, clock), "phash": "0" * 16})
+    with pytest.raises(RuntimeError, match="no longer reproduce"):
+        module.stage_costs(SAMPLE, 64, tmp_path, images=4, passes=1)
 
 
 def _encoded(image: np.ndarray, ext: str, *params: int) -> bytes:

@@ -88,3 +88,29 @@ def test_an_image_opencv_cannot_encode_is_one_error(monkeypatch):
     monkeypatch.setattr(png.cv2, "imencode", lambda ext, image: (False, None))
     with pytest.raises(ImageReadError, match="PNG encoding failed"):
         encode_png(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_what_opencv_refuses_is_refused_in_one_line():
+    """Past libpng's limit of 1,000,000 px a side OpenCV writes nothing: neither does btc (it wrote
+    a PNG no OpenCV could read). Empty images and 2-channel ones: one line, no OpenCV source path."""
+    too_wide = np.zeros((1, 1_000_001), np.uint8)
+    assert not cv2.imencode(".png", too_wide)[0]
+    for image in (too_wide, np.zeros((0, 5), np.uint8), np.zeros((4, 4, 2), np.uint8)):
+        with pytest.raises(ImageReadError, match="^PNG encoding failed: OpenCV cannot write") as e:
+            encode_png(image)
+        assert "\n" not in str(e.value) and ".cpp" not in str(e.value)
+    limit = np.zeros((1, png.LIBPNG_MAX_SIDE), np.uint8)
+    assert encode_png(limit) == opencv_png(limit)
+
+
+def test_gray_encoder_refuses_what_it_does_not_write():
+    for image in (np.zeros((0, 5), np.uint8), np.array([[256, 257, 511]], np.uint16), np.zeros((3, 3, 1), np.uint8)):
+        with pytest.raises(png.EncodeError, match="takes a non-empty 2-D uint8 image"):
+            png.encode_gray_png(image)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix, on purpose
+def test_array_subclasses_and_views_give_opencvs_bytes():
+    base = np.random.default_rng(3).integers(0, 256, (60, 80), dtype=np.uint8)
+    for image in (np.matrix(base), base.T, base[::-2, 1::3], np.asfortranarray(base)):
+        assert encode_png(image) == opencv_png(np.asarray(image))

@@ -226,5 +226,5 @@ def encode_png(image: np.ndarray) -> bytes:
     """PNG bytes of `image`: OpenCV's, byte for byte, faster for gray uint8 (`btc.data.png`)."""
     try:
         return png.encode_png(image)
-    except png.EncodeError as e:
+    except png.EncodeError as e:  # an ImageReadError: the one error type of btc's image functions
         raise ImageReadError(str(e)) from None

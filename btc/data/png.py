@@ -16,11 +16,12 @@ and zlib at these settings:
 `encode_gray_png` writes exactly that, with the deflate of zlib-ng (`zlib_ng`, the maintained
 successor of zlib with vectorised match finding), whose stream is the same, byte for byte, as
 zlib's at the same settings: the whole file equals OpenCV's (tests: every kaggle-224 image at
-256 px, and sizes from 1 × 1 to 1024 × 1024), at about 1.6 times the speed. The compression level
+256 px, and sizes from 1 × 1 to 1024 × 1024), at 1.4 to 1.6 times the speed. The compression level
 is therefore the reference script's, and the same pixels give the same file on any machine.
 
 Without zlib-ng (an environment where it is not installed), or for any image that is not 2-D
-uint8, `encode_png` is OpenCV's encoder itself: the same bytes, more slowly.
+uint8 (or wider or taller than libpng's limit of 1,000,000 px, which OpenCV refuses),
+`encode_png` is OpenCV's encoder itself: the same bytes, more slowly.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ MEM_LEVEL = 8            # libpng's default
 CHUNK = 8192             # libpng's IDAT chunk size (its compression buffer)
 NONE, SUB = 0, 1          # PNG filter types
 _SMALL = 16384           # libpng narrows the window for at most this many filtered bytes
+LIBPNG_MAX_SIDE = 1_000_000  # libpng's default user limit on width and height
 
 
 class EncodeError(ValueError):
@@ -48,17 +50,33 @@ class EncodeError(ValueError):
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of `image`, equal to `cv2.imencode(".png", image)` (see the module docstring)."""
-    if zlib_ng is not None and image.dtype == np.uint8 and image.ndim == 2 and image.size:
+    """PNG bytes of `image`, equal to `cv2.imencode(".png", image)` (see the module docstring).
+    Raises `EncodeError` (one line) for what OpenCV cannot encode (empty, 2 or 5 channels, …)."""
+    image = np.asarray(image)  # a subclass (np.matrix) indexes otherwise
+    if zlib_ng is not None and _gray_png_can_take(image):
         return encode_gray_png(image)
-    ok, buf = cv2.imencode(".png", image)
+    try:
+        ok, buf = cv2.imencode(".png", image)
+    except cv2.error:
+        ok = False
     if not ok:
-        raise EncodeError("PNG encoding failed")
+        raise EncodeError(f"PNG encoding failed: OpenCV cannot write a {image.dtype} image of shape "
+                          f"{image.shape} as PNG")
     return buf.tobytes()
+
+
+def _gray_png_can_take(image: np.ndarray) -> bool:
+    """A non-empty 2-D uint8 image within libpng's default size limit (OpenCV refuses larger)."""
+    return (image.dtype == np.uint8 and image.ndim == 2 and image.size > 0
+            and max(image.shape) <= LIBPNG_MAX_SIDE)
 
 
 def encode_gray_png(image: np.ndarray) -> bytes:
     """An 8-bit grayscale PNG of the 2-D uint8 `image`, as OpenCV writes it, deflated by zlib-ng."""
+    image = np.asarray(image)
+    if not _gray_png_can_take(image):
+        raise EncodeError(f"encode_gray_png takes a non-empty 2-D uint8 image of at most {LIBPNG_MAX_SIDE} px "
+                          f"a side, not a {image.dtype} image of shape {image.shape}")
     height, width = image.shape
     rows = np.empty((height, width + 1), dtype=np.uint8)
     rows[:, 0] = SUB if width > 1 else NONE  # libpng filters a one-pixel row with None
@@ -84,14 +102,15 @@ def _chunk(kind: bytes, data: bytes | memoryview) -> bytes:
 
 def _window_bits(size: int) -> int:
     """libpng's window for `size` filtered bytes (`png_deflate_claim`): 15 bits, halved while the
-    data fits in half of it (small images); 9 where that gives 8, which zlib does not accept."""
+    data fits in half of it (small images): at least 9, as the smallest image (1 × 1: 2 bytes)
+    stops there."""
     bits = 15
     if size <= _SMALL:
         half = 1 << (bits - 1)
         while size + 262 <= half:
             half >>= 1
             bits -= 1
-    return max(bits, 9)
+    return bits
 
 
 def _narrow_header(stream: bytearray, size: int) -> None:

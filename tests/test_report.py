@@ -675,6 +675,94 @@ def test_a_corrupt_cv_summary_value_stops_with_one_line(runs, tmp_path, capsys, 
     assert str(cv.summary_path) in err and f"{where} {field} is 'abc'" in err, err
 
 
+@pytest.mark.parametrize("classes", [PRESENCE, FOUR, ["a", "b", "c"]])
+def test_metrics_recomputed_from_predictions_equal_compute_metrics(classes):
+    """The report's check recomputes, from the true and predicted labels alone, what
+    `compute_metrics` wrote (btc = scikit-learn): a class never predicted, one never present."""
+    from btc.report.checks import confusion_metrics
+
+    rng = np.random.default_rng(len(classes))
+    n_classes = len(classes)
+    for targets, predicted in ((rng.integers(0, n_classes, 60), rng.integers(0, n_classes, 60)),
+                               (rng.integers(0, n_classes, 40), np.zeros(40, dtype=int)),       # one class called
+                               (np.ones(30, dtype=int), rng.integers(0, n_classes, 30))):        # one class present
+        probs = np.eye(n_classes)[predicted] * 0.7 + 0.3 / n_classes
+        expected = compute_metrics(targets, probs, classes, y_pred=predicted)
+        got = confusion_metrics(targets, predicted, n_classes)
+        assert got["n"] == expected["n"] and got["confusion_matrix"] == expected["confusion_matrix"]
+        assert got["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-12)
+        if expected["kappa"] is None:
+            assert got["kappa"] is None or np.isnan(got["kappa"])
+        else:
+            assert got["kappa"] == pytest.approx(expected["kappa"], abs=1e-12)
+        for i, name in enumerate(classes):
+            assert got["per_class"][i] == pytest.approx(expected["per_class"][name], abs=1e-12)
+        for group in ("macro", "weighted"):
+            assert got[group] == pytest.approx(expected[group], abs=1e-12)
+
+
+@pytest.mark.parametrize("field, change", [
+    ("accuracy", 0.01), ("n", 1), ("kappa", -0.02), ("per_class.glioma.recall", 0.05),
+    ("per_class.pituitary.support", 1), ("macro.f1", 0.001), ("weighted.precision", -0.01),
+])
+def test_a_metric_its_predictions_do_not_give_stops_with_one_line(runs, tmp_path, capsys, field, change):
+    """An edited metrics.json (a plausible number, in range) is refused: the report prints no number
+    that the run's own predictions.csv does not give."""
+    folder = RunFolder(shutil.copytree(runs["dsconv"], tmp_path / "dsconv"))
+    values = metrics(folder.path)
+    node = values
+    for key in field.split(".")[:-1]:
+        node = node[key]
+    node[field.rsplit(".", 1)[-1]] += change
+    folder.metrics_path.write_text(json.dumps(values))
+    code, out, err = run_cli(["report", folder.path], capsys)
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert f"{folder.metrics_path}: {field} is" in err and str(folder.predictions_path) in err, err
+    assert "disagree" in err and "--resume" in err
+
+
+def test_an_edited_confusion_matrix_or_swapped_predictions_are_refused(runs, tmp_path, capsys):
+    folder = RunFolder(shutil.copytree(runs["dsconv"], tmp_path / "dsconv"))
+    values = metrics(folder.path)
+    matrix = values["confusion_matrix"]
+    matrix[0][0], matrix[0][1] = matrix[0][1], matrix[0][0]
+    folder.metrics_path.write_text(json.dumps(values))
+    code, _, err = run_cli(["report", folder.path], capsys)
+    assert code == 1 and "confusion_matrix is" in err, err
+    other = RunFolder(shutil.copytree(runs["mlp"], tmp_path / "mlp"))  # another run's predictions
+    shutil.copy(other.predictions_path, folder.predictions_path)
+    shutil.copy(RunFolder(runs["dsconv"]).metrics_path, folder.metrics_path)
+    code, _, err = run_cli(["report", folder.path], capsys)
+    assert code == 1 and "disagree" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_predictions_in_another_class_order_are_no_disagreement(runs, tmp_path, capsys):
+    folder = RunFolder(shutil.copytree(runs["dsconv"], tmp_path / "dsconv"))
+    frame = pd.read_csv(folder.predictions_path)
+    probs = [f"prob_{c}" for c in reversed(FOUR)]
+    frame[["path", "label", "predicted", *probs]].to_csv(folder.predictions_path, index=False)
+    assert read_run(folder.path).predictions.classes == list(reversed(FOUR))
+    report(capsys, folder.path)  # exit 0
+
+
+@pytest.mark.parametrize("where, field", [("fold 2", "accuracy"), ("mean", "accuracy"), ("std", "accuracy"),
+                                          ("mean", "macro.recall")])
+def test_a_cv_summary_its_folds_do_not_give_stops_with_one_line(runs, tmp_path, capsys, where, field):
+    cv = CVFolder(shutil.copytree(runs["cv"], tmp_path / "cv"))
+    summary = cv.read_summary()
+    target = {"mean": summary.mean, "std": summary.std}.get(where) or summary.folds[1].metrics
+    *parents, last = field.split(".")
+    for key in parents:
+        target = target[key]
+    target[last] = target[last] / 2 + 0.01  # in range, and not what the folds give
+    cv.write_summary(summary)
+    code, out, err = run_cli(["report", cv.path], capsys)
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert str(cv.summary_path) in err and f"{where} {field} is" in err, err
+    if where.startswith("fold"):
+        assert str(cv.fold(2).predictions_path) in err
+
+
 def test_csv_module_reads_every_line(runs, capsys):
     text = report(capsys, runs["cv"], "--format", "csv")
     lines = list(csv.reader(io.StringIO(text)))

@@ -7,6 +7,16 @@ range (an accuracy of 5 would print as 500.00 %) makes the file corrupt: `check_
 one `BtcError` naming the file and the field, as `btc.runfolder` does for a file it cannot parse.
 A missing value, None or NaN is "not available" (an undefined AUC), except the accuracy.
 A CV's standard deviations are ≥ 0 and at most the width of their metric's range.
+
+**The numbers must follow from the predictions** (`check_against_predictions`): every metric
+that is a function of the confusion matrix (the count, accuracy, Cohen's kappa, each class's
+precision, recall, specificity, F1 and support, their macro and weighted averages, the matrix
+itself) is recomputed from the run's `predictions.csv` (its true and predicted labels) and must
+equal what `metrics.json`, or a CV fold's entry in `cv.json`, says (within 1e-6). A CV's mean and
+standard deviation (ddof 1) must be those of its folds (`check_cv_aggregate`). A file edited by
+hand, or copied from another run, thus stops the report with one line instead of printing a
+number the predictions do not give. AUC and loss, which need the probabilities at full
+precision, are range-checked only.
 """
 
 from __future__ import annotations
@@ -15,6 +25,8 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from btc.errors import BtcError
 
@@ -88,3 +100,101 @@ def check_metrics(metrics: dict[str, Any], source: Path, where: str = "", spread
             raise _corrupt(source, where + field, value, _range_text(low, high))
     if not spread:
         _check_confusion(metrics, source, where)
+
+
+TOLERANCE = 1e-6
+DISAGREE = ("the two files disagree (one was edited, or copied from another run); delete both and run the "
+            "same command again (btc train: with --resume; btc cv resumes by itself)")
+
+
+def confusion_metrics(targets: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict[str, Any]:
+    """The metrics of `metrics.json` that the confusion matrix alone gives (rows: true class),
+    with `btc.engine.metrics.compute_metrics`'s definitions (tests: equal to it)."""
+    cm = np.bincount(np.asarray(targets, dtype=int) * n_classes + np.asarray(predicted, dtype=int),
+                     minlength=n_classes * n_classes).reshape(n_classes, n_classes).astype(float)
+    n = cm.sum()
+    tp = np.diag(cm)
+    support, called = cm.sum(1), cm.sum(0)
+
+    def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+    precision, recall = ratio(tp, called), ratio(tp, support)
+    specificity = ratio(n - support - called + tp, n - support)
+    f1 = ratio(2 * precision * recall, precision + recall)
+    weights = support / n if n else np.zeros(n_classes)
+    expected = float(support @ called) / n**2 if n else 0.0
+    observed = float(tp.sum() / n) if n else float("nan")
+    kappa = (observed - expected) / (1 - expected) if n and expected < 1 else None
+
+    def average(w: np.ndarray) -> dict[str, float]:
+        return {"precision": float(w @ precision), "recall": float(w @ recall),
+                "specificity": float(w @ specificity), "f1": float(w @ f1)}
+
+    return {"n": int(n), "accuracy": observed, "kappa": kappa, "confusion_matrix": cm.astype(int).tolist(),
+            "per_class": [{"precision": float(precision[i]), "recall": float(recall[i]),
+                           "specificity": float(specificity[i]), "f1": float(f1[i]), "support": int(support[i])}
+                          for i in range(n_classes)],
+            "macro": average(np.full(n_classes, 1.0 / n_classes)), "weighted": average(weights)}
+
+
+def _differs(recorded: Any, computed: Any) -> bool:
+    if _absent(recorded) or computed is None:
+        return False  # not available on one side (an undefined kappa): nothing to compare
+    return not _is_number(recorded) or abs(float(recorded) - float(computed)) > TOLERANCE
+
+
+def check_against_predictions(metrics: dict[str, Any], targets: np.ndarray, predicted: np.ndarray,
+                              classes: list[str], source: Path, predictions_source: Path, where: str = "") -> None:
+    """Raise a one-line `BtcError` when a metric of `metrics` (from `source`) is not what the
+    predictions (from `predictions_source`) give (see the module docstring). `classes` are the
+    predictions' class order; the metrics' own order (`classes`), when recorded, is followed."""
+    order = metrics.get("classes")
+    if isinstance(order, list) and order != list(classes):
+        if sorted(map(str, order)) != sorted(classes):
+            raise BtcError(f"{source}: {where}classes {order} are not those of {predictions_source} "
+                           f"({list(classes)}): {DISAGREE}")
+        position = np.array([order.index(c) for c in classes])
+        targets, predicted, classes = position[targets], position[predicted], list(order)
+    computed = confusion_metrics(targets, predicted, len(classes))
+
+    def fail(field: str, recorded: Any, value: Any) -> BtcError:
+        shown = repr(recorded) if len(repr(recorded)) <= SHOWN else repr(recorded)[:SHOWN] + "…"
+        value = f"{value:.6g}" if isinstance(value, float) else value
+        return BtcError(f"{source}: {where}{field} is {shown} but {predictions_source} gives {value} "
+                        f"on its {computed['n']} images: {DISAGREE}")
+
+    for field in ("n", "accuracy", "kappa"):
+        if field in metrics and _differs(metrics[field], computed[field]):
+            raise fail(field, metrics[field], computed[field])
+    if metrics.get("confusion_matrix") is not None and metrics["confusion_matrix"] != computed["confusion_matrix"]:
+        raise fail("confusion_matrix", metrics["confusion_matrix"], computed["confusion_matrix"])
+    per_class = metrics.get("per_class")
+    if isinstance(per_class, dict):
+        for i, name in enumerate(classes):
+            for key, value in (per_class.get(name) or {}).items():
+                if key in computed["per_class"][i] and _differs(value, computed["per_class"][i][key]):
+                    raise fail(f"per_class.{name}.{key}", value, computed["per_class"][i][key])
+    for group in AVERAGES:
+        for key, value in (metrics.get(group) or {}).items() if isinstance(metrics.get(group), dict) else ():
+            if key in computed[group] and _differs(value, computed[group][key]):
+                raise fail(f"{group}.{key}", value, computed[group][key])
+
+
+def check_cv_aggregate(mean: dict[str, Any], std: dict[str, Any], folds: list[dict[str, Any]], source: Path) -> None:
+    """A CV's `mean` and `std` (ddof 1) of every top-level and averaged metric must be those of
+    its `folds`' metrics (a one-line `BtcError` otherwise)."""
+    for field, _ in metric_fields(mean):
+        values = [dict(metric_fields(f)).get(field) for f in folds]
+        values = [float(v) for v in values if _is_number(v) and not _absent(v)]
+        if not values:
+            continue
+        expected_mean = float(np.mean(values))
+        expected_std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        recorded_std = dict(metric_fields(std)).get(field)
+        for label, recorded, expected in (("mean", dict(metric_fields(mean)).get(field), expected_mean),
+                                          ("std", recorded_std, expected_std)):
+            if _differs(recorded, expected):
+                raise BtcError(f"{source}: {label} {field} is {recorded!r} but its {len(values)} folds give "
+                               f"{expected:.6g}: the file was edited; delete it and run the same command "
+                               "again (btc cv rewrites it from the folds)")

@@ -9,7 +9,8 @@ protocol are those its `config.yaml` provenance records (a CV: every fold's, dis
 None for a run btc < 0.2 wrote, which records none). This module is the one place the report
 parses a CV folder; it reads files only through `btc.runfolder` (which also migrates a btc 0.1
 CV folder, folds 0…K−1, to folds 1…K). Every metric value read is checked (`btc.report.checks`):
-a corrupt one stops the report with one line naming the file and the field. A folder given more
+a corrupt one stops the report with one line naming the file and the field, and so does a metric
+the run's own predictions do not give (`check_against_predictions`). A folder given more
 than once (`btc report runs/a runs/a`, or `runs/a/`) is read once.
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from btc.errors import BtcError
-from btc.report.checks import check_metrics
+from btc.report.checks import check_against_predictions, check_cv_aggregate, check_metrics
 from btc.report.stats import bootstrap_accuracy_ci
 from btc.runfolder import CVFolder, CVSummary, Predictions, RunFolder, open_folder
 
@@ -144,14 +145,19 @@ def _config(folder: RunFolder) -> dict[str, Any]:
 
 
 def read_train_run(folder: RunFolder, name: str | None = None, fold: int | None = None,
-                   metrics: dict[str, Any] | None = None) -> Run:
-    """One run folder; `metrics` given: a CV fold's metrics as recorded in its `cv.json`."""
+                   metrics: dict[str, Any] | None = None, metrics_source: Path | None = None) -> Run:
+    """One run folder; `metrics` given: a CV fold's metrics as recorded in `metrics_source` (its
+    `cv.json`). The metrics must be those its predictions give (`check_against_predictions`)."""
     config = _config(folder)
     if metrics is None:
-        metrics = folder.read_metrics()
+        metrics, metrics_source = folder.read_metrics(), folder.metrics_path
         check_metrics(metrics, folder.metrics_path)
+    predictions = folder.read_predictions()
+    check_against_predictions(metrics, predictions.targets, predictions.predicted, predictions.classes,
+                              metrics_source or folder.metrics_path, folder.predictions_path,
+                              where=f"fold {fold} " if fold is not None else "")
     return Run(folder=folder, name=name or folder.path.name, config=config, metrics=metrics,
-               predictions=folder.read_predictions(), fold=fold, protocol=str(config.get("split_protocol", config.get("protocol", ""))))
+               predictions=predictions, fold=fold, protocol=str(config.get("split_protocol", config.get("protocol", ""))))
 
 
 def _check_summary(summary: CVSummary, source: Path) -> None:
@@ -168,7 +174,9 @@ def read_cv(cv: CVFolder, name: str | None = None) -> Run:
     if not summary.folds:
         raise BtcError(f"{cv.path}: the CV has no finished fold yet")
     _check_summary(summary, cv.summary_path)
-    folds = [read_train_run(cv.fold(f.fold), fold=f.fold, metrics=f.metrics) for f in summary.folds]
+    folds = [read_train_run(cv.fold(f.fold), fold=f.fold, metrics=f.metrics, metrics_source=cv.summary_path)
+             for f in summary.folds]
+    check_cv_aggregate(summary.mean, summary.std, [f.metrics for f in summary.folds], cv.summary_path)
     return Run(folder=cv, name=name or cv.path.name, config=folds[0].config, metrics=summary.mean,
                predictions=pool([f.predictions for f in folds], cv.path), std=summary.std, folds=folds,
                n_folds=summary.n_folds, protocol=summary.protocol)

@@ -141,9 +141,20 @@ class Predictions:
         unknown = sorted(set(frame["label"]) - set(index) | set(frame["predicted"]) - set(index))
         if unknown:
             raise BtcError(f"{source}: labels {unknown[:3]} are not among its classes {classes}")
+        cells = frame[[f"prob_{c}" for c in classes]]
+        probs = cells.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        written_nan = cells.astype(str).apply(lambda col: col.str.strip().str.lower() == "nan").to_numpy()
+        bad = (np.isnan(probs) & ~written_nan) | np.isinf(probs) | (probs < 0) | (probs > 1)  # NaN: a diverged run
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise BtcError(f"{source}: row {row + 2} has a probability that is not a number in [0, 1] "
+                           f"({frame.iloc[row][[f'prob_{c}' for c in classes]].tolist()}); the file is corrupt: "
+                           "delete it and run the same command again (btc train: with --resume; btc cv resumes by itself)")
         return cls(frame["path"].astype(str).tolist(), frame["label"].map(index).to_numpy(dtype=int),
-                   frame[[f"prob_{c}" for c in classes]].to_numpy(dtype=float), classes,
-                   frame["predicted"].map(index).to_numpy(dtype=int))
+                   probs, classes, frame["predicted"].map(index).to_numpy(dtype=int))
+
+
+MAX_FOLDS = 10_000  # a cv.json with more folds is not btc's (and fold-<n> must stay a usable name)
 
 
 @dataclass
@@ -173,9 +184,26 @@ class CVSummary:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CVSummary:
-        return cls(int(d.get("n_folds", len(d.get("folds") or []))),
-                   [FoldResult(int(f["fold"]), dict(f["metrics"])) for f in d.get("folds") or []],
-                   dict(d.get("mean") or {}), dict(d.get("std") or {}), str(d.get("protocol", "")))
+        """Raises TypeError / ValueError / KeyError for a structure that is not cv.json's."""
+
+        def mapping(value: Any, what: str) -> dict[str, Any]:
+            if not isinstance(value, dict):
+                raise TypeError(f"{what} is not a mapping")
+            return dict(value)
+
+        def count(value: Any, what: str) -> int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{what} is {value!r}, not a whole number")
+            return value
+
+        folds = d.get("folds") or []
+        if not isinstance(folds, list):
+            raise TypeError("folds is not a list")
+        results = [FoldResult(count(mapping(f, "a fold")["fold"], "a fold's number"),
+                              mapping(f["metrics"], "a fold's metrics")) for f in folds]
+        return cls(count(d.get("n_folds", len(folds)), "n_folds"), results,
+                   mapping(d.get("mean") or {}, "mean"), mapping(d.get("std") or {}, "std"),
+                   str(d.get("protocol", "")))
 
 
 @dataclass
@@ -197,7 +225,7 @@ class FoldAssignment:
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise BtcError(f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
                        "delete it and run the same command again (btc train: with --resume; btc cv resumes by itself)") from None
 
@@ -542,7 +570,18 @@ class CVFolder:
         data = _read_json(self.summary_path)
         if not isinstance(data, dict) or "folds" not in data:
             raise BtcError(f"{self.summary_path}: not a btc CV summary")
-        return CVSummary.from_dict(data)
+        redo = "delete it and run the same btc cv command again (it rewrites cv.json from the folds)"
+        try:
+            summary = CVSummary.from_dict(data)
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+            raise BtcError(f"{self.summary_path}: not a btc CV summary ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:80] if str(e) else ''}); {redo}") from None
+        numbers = [f.fold for f in summary.folds]
+        if len(set(numbers)) != len(numbers) or not 1 <= summary.n_folds <= MAX_FOLDS \
+                or any(not 1 <= k <= summary.n_folds for k in numbers):
+            raise BtcError(f"{self.summary_path}: folds {numbers} are not distinct folds of 1…{summary.n_folds} "
+                           f"(n_folds); {redo}")
+        return summary
 
     def write_summary(self, summary: CVSummary) -> None:
         atomic_write_json(self.summary_path, summary.to_dict())
@@ -557,10 +596,14 @@ class CVFolder:
         if not self.folds_path.is_file():
             return False
         frame = _read_csv(self.folds_path)
-        if "fold" not in frame.columns or frame.empty or int(frame["fold"].min()) != 0:
-            return False
-        n = int(frame["fold"].max()) + 1
+        folds = pd.to_numeric(frame["fold"], errors="coerce") if "fold" in frame.columns else pd.Series([], dtype=float)
+        if frame.empty or folds.isna().any() or folds.min() != 0 or (folds % 1).any():
+            return False  # not btc 0.1's folds (0…K-1); a malformed file is read_folds' to refuse
+        n = int(folds.max()) + 1
         names = [self.path / fold_name(k) for k in range(n + 1)]
+        started = [p for p in self.path.glob("fold-*") if p.is_dir()]
+        if set(folds.astype(int)) != set(range(n)) or (started and not (names[0].is_dir() or names[n].is_dir())):
+            return False  # folds.csv edited (a fold 0 among 1…K), not a btc 0.1 CV: never renamed
         if all(p.exists() for p in names):  # fold-K is not one of btc 0.1's folders
             raise BtcError(f"{self.path} is a btc 0.1 CV (folds 0…{n - 1}) and also holds {names[-1].name}, "
                            f"which btc did not write: move {names[-1]} away so btc can renumber the folds 1…{n}")
@@ -571,7 +614,7 @@ class CVFolder:
                 old.rename(new)
         if self.summary_path.is_file():
             data = _read_json(self.summary_path)
-            if min((int(f["fold"]) for f in data.get("folds") or []), default=1) == 0:
+            if isinstance(data, dict) and min((int(f["fold"]) for f in data.get("folds") or []), default=1) == 0:
                 for f in data.get("folds") or []:
                     f["fold"] = int(f["fold"]) + 1
                 atomic_write_json(self.summary_path, data)
@@ -590,8 +633,12 @@ def is_cv_folder(path: str | Path) -> bool:
 def open_folder(path: str | Path) -> RunFolder | CVFolder:
     """The run or CV folder at `path`; a one-line `BtcError` when it is neither."""
     path = Path(path)
-    if not path.is_dir():
-        raise BtcError(f"{path}: no such run folder")
+    try:
+        is_dir = path.is_dir()
+    except OSError as e:  # a symlink loop, a name too long
+        raise BtcError(f"{path}: not a usable path ({e.strerror or e})") from None
+    if not is_dir:
+        raise BtcError(f"{path}: {'a file, not a run folder' if path.is_file() else 'no such run folder'}")
     if is_cv_folder(path):
         return CVFolder(path)
     run = RunFolder(path)

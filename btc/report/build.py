@@ -78,7 +78,7 @@ def _add_plots(run: Run) -> None:
     """Draw the run's missing plots and record those present (a failure becomes a note)."""
     try:
         write_plots(run, missing_plots(run.folder))
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, OverflowError) as e:  # a malformed file
         run.plot_error = f"plots not written ({type(e).__name__}: {e})"
     run.plots = present_plots(run.folder)
 

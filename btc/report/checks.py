@@ -62,7 +62,13 @@ def _bounds(field: str, spread: bool) -> tuple[float, float]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (not a bool; an int too large for a float is no number either)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _absent(value: Any) -> bool:
@@ -92,6 +98,16 @@ def _check_confusion(metrics: dict[str, Any], source: Path, where: str) -> None:
 def check_metrics(metrics: dict[str, Any], source: Path, where: str = "", spread: bool = False) -> None:
     """Raise a one-line `BtcError` naming `source` and the field when a value the report reads is
     corrupt. `where` prefixes the field ("mean ", "fold 2 "); `spread`: standard deviations."""
+    classes = metrics.get("classes")
+    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise _corrupt(source, where + "classes", classes, "a list of class names")
+    for group in ("per_class", *AVERAGES):
+        values = metrics.get(group)
+        if values is not None and not isinstance(values, dict):
+            raise _corrupt(source, where + group, values, "a mapping")
+    for name, values in (metrics.get("per_class") or {}).items():
+        if not isinstance(values, dict):
+            raise _corrupt(source, f"{where}per_class.{name}", values, "a mapping of metrics")
     for field, value in metric_fields(metrics):
         low, high = _bounds(field, spread)
         if _absent(value) and (spread or field not in REQUIRED):
@@ -198,3 +214,59 @@ def check_cv_aggregate(mean: dict[str, Any], std: dict[str, Any], folds: list[di
                 raise BtcError(f"{source}: {label} {field} is {recorded!r} but its {len(values)} folds give "
                                f"{expected:.6g}: the file was edited; delete it and run the same command "
                                "again (btc cv rewrites it from the folds)")
+
+
+NUMERIC_CONFIG = ("lr", "epochs", "batch_size", "image_size", "seed", "weight_decay", "momentum")
+CONFIG_REMEDY = "the file was edited: restore it (btc writes it when the run starts)"
+
+
+def check_config(config: dict[str, Any], source: Path) -> None:
+    """The `config.yaml` fields the report reads have btc's types: a one-line `BtcError` otherwise
+    (the provenance block a mapping, its deviations a list of texts, its dataset and weights
+    mappings; the class list; the numeric settings the tables print)."""
+
+    def corrupt(field: str, value: Any, wanted: str) -> BtcError:
+        shown = repr(value) if len(repr(value)) <= SHOWN else repr(value)[:SHOWN] + "…"
+        return BtcError(f"{source}: {field} is {shown}, not {wanted}; {CONFIG_REMEDY}")
+
+    provenance = config.get("provenance")
+    if provenance is not None:
+        if not isinstance(provenance, dict):
+            raise corrupt("provenance", provenance, "a mapping")
+        deviations = provenance.get("deviations")
+        if deviations is not None and not (isinstance(deviations, list) and all(isinstance(d, str) for d in deviations)):
+            raise corrupt("provenance.deviations", deviations, "a list of texts")
+        for key in ("dataset", "initial_weights"):
+            if provenance.get(key) is not None and not isinstance(provenance[key], dict):
+                raise corrupt(f"provenance.{key}", provenance[key], "a mapping")
+    classes = config.get("classes")
+    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise corrupt("classes", classes, "a list of class names")
+    for key in NUMERIC_CONFIG:
+        if config.get(key) is not None and not _is_number(config[key]):
+            raise corrupt(key, config[key], "a number")
+
+
+HISTORY_BOUNDS = {"epoch": (0.0, math.inf), "train_loss": (0.0, math.inf), "train_accuracy": (0.0, 1.0),
+                  "val_loss": (0.0, math.inf), "val_accuracy": (0.0, 1.0)}
+
+
+def check_history(history: Any, source: Path) -> None:
+    """Every value of `history.csv`'s known columns is a number in its range (a one-line
+    `BtcError` otherwise: a training accuracy of 5 would print as 500.00 %)."""
+    for column, (low, high) in HISTORY_BOUNDS.items():
+        if column not in history.columns:
+            continue
+        for row, value in enumerate(history[column].tolist()):
+            if isinstance(value, str):  # a column with an empty cell is read as text
+                if not value.strip():
+                    continue
+                try:
+                    value = float(value)
+                except ValueError:
+                    pass
+            if _absent(value):
+                continue
+            if not (_is_number(value) and low <= value <= high):
+                raise BtcError(f"{source}: {column} in row {row + 2} is {value!r}, not {_range_text(low, high)}: "
+                               f"the file is corrupt; {REMEDY}")

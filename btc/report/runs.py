@@ -25,7 +25,13 @@ import numpy as np
 import pandas as pd
 
 from btc.errors import BtcError
-from btc.report.checks import check_against_predictions, check_cv_aggregate, check_metrics
+from btc.report.checks import (
+    check_against_predictions,
+    check_config,
+    check_cv_aggregate,
+    check_history,
+    check_metrics,
+)
 from btc.report.stats import bootstrap_accuracy_ci
 from btc.runfolder import CVFolder, CVSummary, Predictions, RunFolder, open_folder
 
@@ -121,6 +127,7 @@ class Run:
         for member in self.members:
             assert isinstance(member.folder, RunFolder)
             history = member.folder.read_history()
+            check_history(history, member.folder.history_path)
             if len(history):
                 out.append((member.name if self.folds else "", history))
         return out
@@ -149,6 +156,7 @@ def read_train_run(folder: RunFolder, name: str | None = None, fold: int | None 
     """One run folder; `metrics` given: a CV fold's metrics as recorded in `metrics_source` (its
     `cv.json`). The metrics must be those its predictions give (`check_against_predictions`)."""
     config = _config(folder)
+    check_config(config, folder.config_path)
     if metrics is None:
         metrics, metrics_source = folder.read_metrics(), folder.metrics_path
         check_metrics(metrics, folder.metrics_path)
@@ -193,7 +201,11 @@ def distinct_paths(paths: list[Path]) -> list[Path]:
     """The paths in their order, each folder once (compared resolved: `a`, `./a/` and `/…/a` are one)."""
     seen: dict[Path, Path] = {}
     for path in paths:
-        seen.setdefault(Path(path).resolve(), Path(path))
+        try:
+            resolved = Path(path).resolve()
+        except (OSError, RuntimeError) as e:  # a symlink loop
+            raise BtcError(f"{path}: not a usable path ({e})") from None
+        seen.setdefault(resolved, Path(path))
     return list(seen.values())
 
 

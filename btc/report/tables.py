@@ -23,6 +23,7 @@ import re
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from btc.errors import BtcError
 from btc.report import papers as P
@@ -263,11 +264,13 @@ def _macro_keys(metric: str) -> tuple[str, ...]:
 
 def _last_epoch(run: Run) -> dict[str, float] | None:
     """Training accuracy and loss of the last epoch (a CV: mean over its folds)."""
-    rows = [history.iloc[-1] for _, history in run.histories()]
+    rows = [history.iloc[-1] for _, history in run.histories()
+            if {"train_accuracy", "train_loss"} <= set(history.columns)]
     if not rows:
         return None
-    return {"train_accuracy": float(np.mean([r["train_accuracy"] for r in rows])),
-            "train_loss": float(np.mean([r["train_loss"] for r in rows]))}
+    values = {key: pd.to_numeric(pd.Series([r[key] for r in rows]), errors="coerce")
+              for key in ("train_accuracy", "train_loss")}  # an empty cell: not available
+    return {key: float(v.mean()) for key, v in values.items()}
 
 
 def tables_004(runs: list[Run]) -> tuple[list[Table], list[Run]]:

@@ -70,6 +70,7 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -247,16 +248,22 @@ def _profile(src: Path, size: int, scratch: Path, top: int = 25) -> dict:
 # --------------------------------------------------------------------------- where the time goes
 
 
-def _reference_steps(path: str, out: str, size: int, clock: dict[str, int]) -> None:
-    """`reference_crop`, each step timed into `clock` (nanoseconds)."""
-    t = time.perf_counter_ns()
+def _stopwatch(clock: dict[str, int]) -> Callable[[str], None]:
+    """`tick(step)`: adds the nanoseconds since the previous tick (or since now) to `clock[step]`."""
+    last = time.perf_counter_ns()
 
     def tick(step: str) -> None:
-        nonlocal t
+        nonlocal last
         now = time.perf_counter_ns()
-        clock[step] = clock.get(step, 0) + now - t
-        t = now
+        clock[step] = clock.get(step, 0) + now - last
+        last = now
 
+    return tick
+
+
+def _reference_steps(path: str, out: str, size: int, clock: dict[str, int]) -> None:
+    """`reference_crop`, each step timed into `clock` (nanoseconds)."""
+    tick = _stopwatch(clock)
     gray = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2GRAY)
     tick("read and decode")
     thresh = cv2.threshold(cv2.GaussianBlur(gray, (5, 5), 0), 45, 255, cv2.THRESH_BINARY)[1]
@@ -282,14 +289,7 @@ def _btc_steps(task: dict, clock: dict[str, int]) -> dict:
     from btc.data.prepare.writing import encode_image, staged, write_staged
     from btc.data.similarity import thumbnail
 
-    t = time.perf_counter_ns()
-
-    def tick(step: str) -> None:
-        nonlocal t
-        now = time.perf_counter_ns()
-        clock[step] = clock.get(step, 0) + now - t
-        t = now
-
+    tick = _stopwatch(clock)
     gray = read_input_image(task)
     tick("read and decode")
     result = crop_box(gray, task["pad"])

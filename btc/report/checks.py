@@ -200,16 +200,16 @@ def check_against_predictions(metrics: dict[str, Any], targets: np.ndarray, pred
 def check_cv_aggregate(mean: dict[str, Any], std: dict[str, Any], folds: list[dict[str, Any]], source: Path) -> None:
     """A CV's `mean` and `std` (ddof 1) of every top-level and averaged metric must be those of
     its `folds`' metrics (a one-line `BtcError` otherwise)."""
-    for field, _ in metric_fields(mean):
-        values = [dict(metric_fields(f)).get(field) for f in folds]
-        values = [float(v) for v in values if _is_number(v) and not _absent(v)]
+    per_fold = [dict(metric_fields(f)) for f in folds]
+    recorded_std = dict(metric_fields(std))
+    for field, recorded_mean in metric_fields(mean):
+        values = [float(v) for v in (fold.get(field) for fold in per_fold) if _is_number(v) and not _absent(v)]
         if not values:
             continue
         expected_mean = float(np.mean(values))
         expected_std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-        recorded_std = dict(metric_fields(std)).get(field)
-        for label, recorded, expected in (("mean", dict(metric_fields(mean)).get(field), expected_mean),
-                                          ("std", recorded_std, expected_std)):
+        for label, recorded, expected in (("mean", recorded_mean, expected_mean),
+                                          ("std", recorded_std.get(field), expected_std)):
             if _differs(recorded, expected):
                 raise BtcError(f"{source}: {label} {field} is {recorded!r} but its {len(values)} folds give "
                                f"{expected:.6g}: the file was edited; delete it and run the same command "
